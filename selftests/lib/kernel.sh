@@ -1,0 +1,86 @@
+# shellcheck shell=bash
+# Kernel builds for the VM harness.  Sourced by selftests/run after
+# scripts/lib.sh.  A build directory lives in $KMEM_CACHE/build-<name> and
+# carries a stamp of its inputs (source commit, source diff, config
+# fragments); when the stamp matches, make is not run at all.
+
+# kernel_stamp SRC FRAGMENT...: print a hash of everything the build uses.
+kernel_stamp() {
+	local src=$1
+	shift
+	{
+		git -C "$src" rev-parse 'HEAD^{tree}'
+		git -C "$src" diff HEAD
+		cat "$@"
+	} | sha1sum | cut -d' ' -f1
+}
+
+# kernel_check_config OUT FRAGMENT...: every CONFIG_X=v (or "is not set")
+# line of the fragments, the last one winning, must have survived
+# olddefconfig; print the ones that did not.
+kernel_check_config() {
+	local out=$1 frag line opt bad=0
+	local -A want=()
+	shift
+	for frag in "$@"; do
+		while IFS= read -r line; do
+			case $line in
+			CONFIG_*=*) opt=${line%%=*} ;;
+			"# CONFIG_"*" is not set") opt=${line#\# }; opt=${opt%% *} ;;
+			*) continue ;;
+			esac
+			want[$opt]=$line
+		done <"$frag"
+	done
+	for opt in "${!want[@]}"; do
+		grep -qxF "${want[$opt]}" "$out/.config" && continue
+		# "is not set" is also met by a symbol that is not there at all.
+		case ${want[$opt]} in
+		"# "*) grep -qE "^$opt=" "$out/.config" || continue ;;
+		esac
+		echo "  wanted '${want[$opt]}', got '$(grep -E "^(# )?$opt[= ]" "$out/.config" || echo unset)'" >&2
+		bad=1
+	done
+	return $bad
+}
+
+# kernel_build NAME SRC START FRAGMENT...: build bzImage (and modules,
+# installed into $KMEM_CACHE/build-NAME/modroot) from the START config
+# target (tinyconfig, allnoconfig) plus the fragments.
+# Sets KERNEL_IMAGE and KERNEL_MODROOT (empty when nothing is modular).
+kernel_build() {
+	local name=$1 src=$2 start=$3 out stamp log
+	shift 3
+	out=$KMEM_CACHE/build-$name
+	log=$out/build.log
+	mkdir -p "$out"
+	stamp=$(echo "$start" | cat - "$@" | kernel_stamp "$src" /dev/stdin)
+	KERNEL_IMAGE=$out/arch/x86/boot/bzImage
+	KERNEL_MODROOT=$out/modroot
+	if [ -f "$out/.kmem-stamp" ] && [ "$(cat "$out/.kmem-stamp")" = "$stamp" ] &&
+	   [ -f "$KERNEL_IMAGE" ]; then
+		echo "kernel $name: up to date ($out)" >&2
+		[ -d "$KERNEL_MODROOT/lib/modules" ] || KERNEL_MODROOT=
+		return 0
+	fi
+	echo "kernel $name: building in $out (log: $log)" >&2
+	rm -f "$out/.kmem-stamp"
+	{
+		make -C "$src" O="$out" ARCH=x86_64 "$start" &&
+		"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "$@" &&
+		make -C "$src" O="$out" ARCH=x86_64 olddefconfig
+	} >"$log" 2>&1 || die "kernel $name: configuration failed, see $log"
+	kernel_check_config "$out" "$@" ||
+		die "kernel $name: the fragments do not apply cleanly to $src (see above)"
+	make -C "$src" O="$out" ARCH=x86_64 KCFLAGS= -j"${KMEM_JOBS:-2}" bzImage modules >>"$log" 2>&1 ||
+		die "kernel $name: build failed, see $log"
+	rm -rf "$KERNEL_MODROOT"
+	if grep -q '=m$' "$out/.config"; then
+		make -C "$src" O="$out" ARCH=x86_64 INSTALL_MOD_PATH="$KERNEL_MODROOT" \
+			modules_install >>"$log" 2>&1 ||
+			die "kernel $name: modules_install failed, see $log"
+	else
+		KERNEL_MODROOT=
+	fi
+	echo "$stamp" >"$out/.kmem-stamp"
+}

@@ -1,0 +1,131 @@
+# shellcheck shell=bash
+# Boot one scenario in qemu (TCG), keep the serial log and the TAP, judge
+# the result, print one table row.  Sourced by selftests/run.
+#
+# A scenario file (selftests/scenarios/NAME) sets DESC, QEMU_ARGS (may use
+# $NVDIMM_IMG), APPEND (extra kernel command line), NVDIMM_SIZE (empty: no
+# backing file), EXPECT_NODE (the target node the device must report) and
+# MUST_RUN (kmem.sh cases that must run, not skip, in this scenario).
+
+VM_TIMEOUT=${VM_TIMEOUT:-600}
+VM_FAILS=0
+VM_ROWS=()
+
+table_header() {
+	printf '%-9s %-13s %-25s %-5s %-9s %-9s %-4s %-13s %-8s %-8s %s\n' \
+		kernel scenario "device range" block interior added node \
+		"node MiB" "bind-onl" boot-tap verdict
+}
+
+mib() {
+	[ -n "${1:-}" ] || { echo -; return; }
+	echo "$(($1 / 1048576))M"
+}
+
+# vm_run LABEL IMAGE INITRD SCENARIO_FILE
+vm_run() {
+	local label=$1 image=$2 initrd=$3 scen=$4 name log tap t0 t1 qrc rc
+	local plan ntests nnot verdict why case m k v boot_tap
+	local -A M=()
+	name=${scen##*/}
+	log=$LOG_DIR/$label-$name.log
+	tap=$LOG_DIR/$label-$name.tap
+	NVDIMM_IMG=$KMEM_CACHE/vm/$label-$name.nvdimm
+	DESC= APPEND= NVDIMM_SIZE= EXPECT_NODE= MUST_RUN=
+	QEMU_ARGS=()
+	# shellcheck source=/dev/null
+	. "$scen"
+	if [ -n "$NVDIMM_SIZE" ]; then
+		rm -f "$NVDIMM_IMG"
+		truncate -s "$NVDIMM_SIZE" "$NVDIMM_IMG"
+	fi
+
+	t0=$(date +%s%N)
+	qrc=0
+	timeout "$VM_TIMEOUT" qemu-system-x86_64 -accel tcg -nodefaults \
+		-display none -monitor none -serial stdio -no-reboot \
+		"${QEMU_ARGS[@]}" -kernel "$image" -initrd "$initrd" \
+		-append "console=ttyS0 panic=-1 $APPEND" \
+		</dev/null >"$log" 2>&1 || qrc=$?
+	t1=$(date +%s%N)
+	rm -f "$NVDIMM_IMG"
+	M[vm_s]=$(printf '%d.%02d' $(((t1 - t0) / 1000000000)) $(((t1 - t0) / 10000000 % 100)))
+
+	tr -d '\r' <"$log" | sed -n '/^KMEM-VM: tap-begin/,/^KMEM-VM: tap-end/p' |
+		sed '1d;$d' >"$tap"
+	rc=$(tr -d '\r' <"$log" | sed -n 's/^KMEM-VM: tap-end rc=\([0-9]*\).*/\1/p')
+	boot_tap=$(tr -d '\r' <"$log" | sed -n 's/^KMEM-VM: tap-end .*uptime=\([0-9.]*\).*/\1/p')
+	for m in $(sed -n 's/^# metric //p' "$tap"); do
+		k=${m%%=*} v=${m#*=}
+		M[$k]=$v
+	done
+
+	verdict=PASS why=
+	plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$tap" | head -n 1)
+	ntests=$(grep -cE '^(not )?ok [0-9]+' "$tap" || true)
+	nnot=$(grep -cE '^not ok [0-9]+' "$tap" || true)
+	if [ -z "$rc" ]; then
+		verdict=FAIL why="no verdict from the guest (qemu exit $qrc); see $log"
+	elif [ -z "$plan" ]; then
+		verdict=FAIL why="no TAP plan"
+	elif [ "$plan" -eq 0 ]; then
+		verdict=FAIL why="kmem.sh skipped everything: $(sed -n 's/^1\.\.0 # SKIP //p' "$tap")"
+	elif [ "$ntests" -ne "$plan" ]; then
+		verdict=FAIL why="plan 1..$plan but $ntests results"
+	elif [ "$nnot" -gt 0 ]; then
+		verdict=FAIL why="$nnot case(s) not ok: $(sed -n 's/^not ok [0-9]* //p' "$tap" | tr '\n' ' ')"
+	elif [ "$rc" -ne 0 ]; then
+		verdict=FAIL why="kmem.sh exited $rc"
+	elif [ -n "$EXPECT_NODE" ] && [ "${M[node]:-}" != "$EXPECT_NODE" ]; then
+		verdict=FAIL why="device reports target node ${M[node]:-?}, scenario puts it on $EXPECT_NODE"
+	else
+		for case in $MUST_RUN; do
+			grep -qE "^ok [0-9]+ $case\$" "$tap" && continue
+			verdict=FAIL why="case $case did not run here: $(grep -E "^ok [0-9]+ $case " "$tap" | sed 's/.*# SKIP //')"
+			break
+		done
+	fi
+	[ "$verdict" = PASS ] || VM_FAILS=$((VM_FAILS + 1))
+
+	local range=- node_mib=- online=-
+	[ -z "${M[dev_start]:-}" ] || range="${M[dev_start]}-${M[dev_end]}"
+	[ -z "${M[node_before_kb]:-}" ] ||
+		node_mib="$((M[node_before_kb] / 1024))->$((M[node_after_kb] / 1024))"
+	[ -z "${M[bind_to_online_cs]:-}" ] ||
+		online=$(printf '%d.%02ds' $((M[bind_to_online_cs] / 100)) $((M[bind_to_online_cs] % 100)))
+	printf '%-9s %-13s %-25s %-5s %-9s %-9s %-4s %-13s %-8s %-8s %s\n' \
+		"$label" "$name" "$range" "$(mib $((${M[block]:-0})))" \
+		"$(mib "${M[interior]:-}")" "$(mib "${M[added]:-}")" "${M[node]:--}" \
+		"$node_mib" "$online" "${boot_tap:--}s" "$verdict"
+	[ -z "$why" ] || echo "          $why"
+	echo "          tap: $tap (serial log: $log)"
+
+	# One line of measurements for the summary.
+	local dev_bytes=0
+	[ -z "${M[dev_start]:-}" ] || dev_bytes=$((M[dev_end] - M[dev_start] + 1))
+	VM_ROWS+=("$label $name $verdict $dev_bytes ${M[interior]:-0} ${M[added]:-0} ${M[bind_to_online_cs]:-0} ${boot_tap:-0} ${M[vm_s]}")
+}
+
+# vm_summary: yields and timings of every scenario run.
+vm_summary() {
+	local row label name verdict dev interior added cs boot vm
+	echo
+	printf '%-9s %-13s %-8s %-12s %-14s %-14s %-10s %s\n' kernel scenario verdict \
+		"added/dev" "added/interior" "online/GiB" boot-tap "VM wall"
+	for row in "${VM_ROWS[@]}"; do
+		read -r label name verdict dev interior added cs boot vm <<<"$row"
+		printf '%-9s %-13s %-8s %-12s %-14s %-14s %-10s %s\n' "$label" "$name" "$verdict" \
+			"$(pct "$added" "$dev")" "$(pct "$added" "$interior")" \
+			"$(per_gib "$cs" "$added")" "${boot}s" "${vm}s"
+	done
+}
+
+pct() {
+	[ "${2:-0}" -gt 0 ] || { echo -; return; }
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f%%", 100 * a / b }'
+}
+
+per_gib() {
+	[ "${2:-0}" -gt 0 ] || { echo -; return; }
+	awk -v cs="$1" -v b="$2" 'BEGIN { printf "%.2fs", cs / 100 / (b / 1073741824) }'
+}
