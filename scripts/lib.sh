@@ -70,9 +70,11 @@ src612() {
 		rm -rf "$dir" && mkdir -p "$dir"
 		tar -C "$dir" --strip-components=1 -xJf "$tarball" >&2
 		git -C "$dir" init -q
-		git -C "$dir" add -A
+		# -f: Debian's top-level .gitignore ignores everything
+		git -C "$dir" add -f -A
 		git -C "$dir" -c user.name=kmem -c user.email=kmem@localhost \
-			commit -q -m "linux-source-6.12 (Debian)"
+			commit -q -m "linux-source-6.12 (Debian)" ||
+			die "could not commit the unpacked linux-source-6.12 in $dir"
 		touch "$dir/.git/kmem-unpacked"
 	fi
 	echo "$dir"
