@@ -38,7 +38,7 @@ kernel_check_config() {
 		case ${want[$opt]} in
 		"# "*) grep -qE "^$opt=" "$out/.config" || continue ;;
 		esac
-		echo "  wanted '${want[$opt]}', got '$(grep -E "^(# )?$opt[= ]" "$out/.config" || echo unset)'" >&2
+		echo "  wanted '${want[$opt]}', got '$(grep -E "^(# )?${opt}[= ]" "$out/.config" || echo unset)'" >&2
 		bad=1
 	done
 	return $bad
