@@ -1,25 +1,61 @@
 # shellcheck shell=bash
 # The test VM's initramfs: busybox, ndctl and daxctl with their shared
-# libraries, the dax kselftest extracted from the series' patch, the
-# kernel's modules, and guest/init.  Sourced by selftests/run.
+# libraries, the dax kselftest extracted from the series' patch (and, for
+# base kernels, the resource kselftest of patch 0008 with kmod's
+# modprobe), the kernel's modules, and guest/init.  Sourced by selftests/run.
 
-# kselftest_from_patch DIR: extract tools/testing/selftests/dax/ from the
-# patch in patches/ that adds it, into DIR/dax.  Sets KSELFTEST_PATCH.
-kselftest_from_patch() {
-	local dir=$1 scratch
-	KSELFTEST_PATCH=$(grep -l 'tools/testing/selftests/dax/' "$KMEM_REPO"/patches/*.patch 2>/dev/null | head -n 1) ||
-		true
-	[ -n "$KSELFTEST_PATCH" ] ||
-		die "no patch in $KMEM_REPO/patches adds tools/testing/selftests/dax/"
+# series_patch PATH: print the first patch of the series in use
+# ($SERIES_DIR/series, patches in $SERIES_DIR/patches) that touches PATH
+# (a file or a directory ending in /), or nothing.
+series_patch() {
+	local p
+	while read -r p; do
+		if grep -q "^+++ b/$1" "$SERIES_DIR/patches/$p"; then
+			echo "$SERIES_DIR/patches/$p"
+			return 0
+		fi
+	done < <(series_list "$SERIES_DIR")
+}
+
+# extract_from_patch PATCH PATH DEST: git apply --include PATH (a
+# directory ending in /, or a file) from PATCH into an empty scratch tree
+# and copy the result to DEST.
+extract_from_patch() {
+	local patch=$1 path=$2 dest=$3 scratch inc=$2
+	case $path in */) inc="${path}*" ;; esac
 	scratch=$(mktemp -d)
 	git -C "$scratch" init -q
-	git -C "$scratch" apply --include='tools/testing/selftests/dax/*' "$KSELFTEST_PATCH" ||
-		die "could not extract the kselftest from $KSELFTEST_PATCH"
-	rm -rf "$dir/dax"
-	mkdir -p "$dir"
-	cp -a "$scratch/tools/testing/selftests/dax" "$dir/dax"
+	git -C "$scratch" apply --include="$inc" "$patch" ||
+		die "could not extract $path from $patch"
+	[ -e "$scratch/$path" ] || die "$patch does not add $path"
+	rm -rf "$dest"
+	mkdir -p "$(dirname "$dest")"
+	cp -a "$scratch/${path%/}" "$dest"
 	rm -rf "$scratch"
+}
+
+# kselftest_from_patch DIR: extract tools/testing/selftests/dax/ from the
+# patch of the series that adds it, into DIR/dax.  Sets KSELFTEST_PATCH.
+kselftest_from_patch() {
+	local dir=$1
+	KSELFTEST_PATCH=$(series_patch tools/testing/selftests/dax/)
+	[ -n "$KSELFTEST_PATCH" ] ||
+		die "no patch in $SERIES_DIR/series adds tools/testing/selftests/dax/"
+	extract_from_patch "$KSELFTEST_PATCH" tools/testing/selftests/dax/ "$dir/dax"
 	[ -x "$dir/dax/kmem.sh" ] || die "$KSELFTEST_PATCH has no executable kmem.sh"
+}
+
+# resource_from_patch DIR: extract tools/testing/selftests/lib/resource.sh
+# (patch 0008, the test_resource kselftest) the same way, into
+# DIR/lib/resource.sh.  Sets RESOURCE_PATCH.
+resource_from_patch() {
+	local dir=$1
+	RESOURCE_PATCH=$(series_patch tools/testing/selftests/lib/resource.sh)
+	[ -n "$RESOURCE_PATCH" ] ||
+		die "no patch in $SERIES_DIR/series adds tools/testing/selftests/lib/resource.sh"
+	extract_from_patch "$RESOURCE_PATCH" tools/testing/selftests/lib/resource.sh \
+		"$dir/lib/resource.sh"
+	[ -x "$dir/lib/resource.sh" ] || die "$RESOURCE_PATCH: resource.sh is not executable"
 }
 
 # copy_with_libs ROOT BINARY...: BINARY and the libraries ldd lists for it,
@@ -35,18 +71,36 @@ copy_with_libs() {
 	done
 }
 
-# initramfs_build OUT MODROOT: write the uncompressed cpio archive OUT.
-# MODROOT is empty for a kernel without modules.
+# initramfs_build OUT MODROOT [RESOURCE]: write the uncompressed cpio
+# archive OUT.  MODROOT is empty for a kernel without modules.  RESOURCE
+# (base kernels): m or y, how CONFIG_TEST_RESOURCE is built; the
+# resource kselftest goes in, the guest runs it when it is there.
 initramfs_build() {
-	local out=$1 modroot=$2 root
+	local out=$1 modroot=$2 resource=${3:-} root dep
 	root=$(mktemp -d)
 	mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,run,etc,lib,kselftest}
 	install -m 755 /bin/busybox "$root/bin/busybox"
 	copy_with_libs "$root" "$(command -v ndctl)" "$(command -v daxctl)"
 	kselftest_from_patch "$root/kselftest"
+	if [ -n "$resource" ]; then
+		resource_from_patch "$root/kselftest"
+		# resource.sh runs /sbin/modprobe -n, which busybox's modprobe
+		# rejects ("invalid option -- 'n'"); use kmod's, as on a
+		# distribution.  copy_with_libs follows the symlink to kmod,
+		# which acts as modprobe by its name.
+		copy_with_libs "$root" /sbin/modprobe
+		[ -x "$root/sbin/modprobe" ] || die "no /sbin/modprobe (apt-get install kmod)"
+	fi
 	install -m 755 "$KMEM_REPO/selftests/guest/init" "$root/init"
 	if [ -n "$modroot" ]; then
 		cp -a "$modroot/lib/modules" "$root/lib/"
+	fi
+	if [ "$resource" = m ]; then
+		# modprobe finds the module only through modules.dep (depmod,
+		# run by modules_install).
+		dep=$(ls "$root"/lib/modules/*/modules.dep 2>/dev/null | head -n 1)
+		[ -n "$dep" ] && grep -q 'test_resource\.ko:' "$dep" ||
+			die "CONFIG_TEST_RESOURCE=m but test_resource.ko is not in ${dep:-modules.dep (none)}"
 	fi
 	(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) >"$out"
 	rm -rf "$root"

@@ -6,15 +6,20 @@
 # $NVDIMM_IMG), APPEND (extra kernel command line), NVDIMM_SIZE (empty: no
 # backing file), EXPECT_NODE (the target node the device must report) and
 # MUST_RUN (kmem.sh cases that must run, not skip, in this scenario).
+#
+# VM_RESOURCE (set by selftests/run per kernel): m or y when the kernel
+# has test_resource (base kernels) and the resource kselftest must run and
+# pass in every scenario; empty for mainline, where it must not run.
 
 VM_TIMEOUT=${VM_TIMEOUT:-600}
 VM_FAILS=0
 VM_ROWS=()
+VM_RESOURCE=
 
 table_header() {
-	printf '%-9s %-13s %-25s %-5s %-9s %-9s %-4s %-13s %-8s %-8s %s\n' \
+	printf '%-9s %-13s %-25s %-5s %-9s %-9s %-4s %-13s %-8s %-8s %-9s %s\n' \
 		kernel scenario "device range" block interior added node \
-		"node MiB" "bind-onl" boot-tap verdict
+		"node MiB" "bind-onl" boot-tap "resource" verdict
 }
 
 mib() {
@@ -25,11 +30,12 @@ mib() {
 # vm_run LABEL IMAGE INITRD SCENARIO_FILE
 vm_run() {
 	local label=$1 image=$2 initrd=$3 scen=$4 name log tap t0 t1 qrc rc
-	local plan ntests nnot verdict why case m k v boot_tap
+	local plan ntests nnot verdict why case m k v boot_tap res rrc rsum rcol
 	local -A M=()
 	name=${scen##*/}
 	log=$LOG_DIR/$label-$name.log
 	tap=$LOG_DIR/$label-$name.tap
+	res=$LOG_DIR/$label-$name.resource
 	NVDIMM_IMG=$KMEM_CACHE/vm/$label-$name.nvdimm
 	DESC= APPEND= NVDIMM_SIZE= EXPECT_NODE= MUST_RUN=
 	QEMU_ARGS=()
@@ -55,6 +61,9 @@ vm_run() {
 		sed '1d;$d' >"$tap"
 	rc=$(tr -d '\r' <"$log" | sed -n 's/^KMEM-VM: tap-end rc=\([0-9]*\).*/\1/p')
 	boot_tap=$(tr -d '\r' <"$log" | sed -n 's/^KMEM-VM: tap-end .*uptime=\([0-9.]*\).*/\1/p')
+	tr -d '\r' <"$log" | sed -n '/^KMEM-VM: resource-begin/,/^KMEM-VM: resource-end/p' |
+		sed '1d;$d' >"$res"
+	rrc=$(tr -d '\r' <"$log" | sed -n 's/^KMEM-VM: resource-end rc=\([0-9]*\).*/\1/p')
 	for m in $(sed -n 's/^# metric //p' "$tap"); do
 		k=${m%%=*} v=${m#*=}
 		M[$k]=$v
@@ -85,6 +94,14 @@ vm_run() {
 			break
 		done
 	fi
+	resource_verdict "$label" "$res" "$rrc"
+	if [ -n "$RES_WHY" ]; then
+		if [ "$verdict" = PASS ]; then
+			verdict=FAIL why=$RES_WHY
+		else
+			why="$why; $RES_WHY"
+		fi
+	fi
 	[ "$verdict" = PASS ] || VM_FAILS=$((VM_FAILS + 1))
 
 	local range=- node_mib=- online=-
@@ -93,30 +110,77 @@ vm_run() {
 		node_mib="$((M[node_before_kb] / 1024))->$((M[node_after_kb] / 1024))"
 	[ -z "${M[bind_to_online_cs]:-}" ] ||
 		online=$(printf '%d.%02ds' $((M[bind_to_online_cs] / 100)) $((M[bind_to_online_cs] % 100)))
-	printf '%-9s %-13s %-25s %-5s %-9s %-9s %-4s %-13s %-8s %-8s %s\n' \
+	printf '%-9s %-13s %-25s %-5s %-9s %-9s %-4s %-13s %-8s %-8s %-9s %s\n' \
 		"$label" "$name" "$range" "$(mib $((${M[block]:-0})))" \
 		"$(mib "${M[interior]:-}")" "$(mib "${M[added]:-}")" "${M[node]:--}" \
-		"$node_mib" "$online" "${boot_tap:--}s" "$verdict"
+		"$node_mib" "$online" "${boot_tap:--}s" "$RES_COL" "$verdict"
 	[ -z "$why" ] || echo "          $why"
+	echo "          resource: $RES_LINE"
 	echo "          tap: $tap (serial log: $log)"
 
 	# One line of measurements for the summary.
 	local dev_bytes=0
 	[ -z "${M[dev_start]:-}" ] || dev_bytes=$((M[dev_end] - M[dev_start] + 1))
-	VM_ROWS+=("$label $name $verdict $dev_bytes ${M[interior]:-0} ${M[added]:-0} ${M[bind_to_online_cs]:-0} ${boot_tap:-0} ${M[vm_s]}")
+	VM_ROWS+=("$label $name $verdict $dev_bytes ${M[interior]:-0} ${M[added]:-0} ${M[bind_to_online_cs]:-0} ${boot_tap:-0} ${M[vm_s]} $RES_COL")
+}
+
+# resource_verdict LABEL OUTPUT RC: judge the resource kselftest's output
+# (resource.sh between the guest's resource-begin/-end markers; RC empty
+# when the markers are missing).  Sets RES_WHY (empty: fine), RES_COL
+# (table column: checks/failed/skipped, or n/a) and RES_LINE.
+resource_verdict() {
+	local label=$1 out=$2 rc=$3 sum checks=- nfail=- nskip=- nres nnot
+	RES_WHY= RES_COL=n/a
+	if [ -z "$VM_RESOURCE" ]; then
+		RES_LINE="not run on $label (no test_resource in this kernel; mainline has KUnit for it)"
+		if [ -n "$rc" ]; then
+			RES_WHY="the resource kselftest ran on $label, which has no test_resource"
+			RES_COL=FAIL
+		fi
+		return 0
+	fi
+	sum=$(sed -n 's/^resource: \([0-9]* checks, [0-9]* failed, [0-9]* skipped\) \[[A-Z]*\]$/\1/p' "$out" | tail -n 1)
+	if [ -n "$sum" ]; then
+		read -r checks _ nfail _ nskip _ <<<"$sum"
+	fi
+	# numbered results: one per check, or the kernel log lost some
+	nres=$(grep -cE '^(not )?ok [0-9]+ - ' "$out" || true)
+	nnot=$(grep -c '^not ok' "$out" || true)
+	if [ -z "$rc" ]; then
+		RES_WHY="resource kselftest: no result from the guest (markers missing)"
+	elif [ "$rc" -eq 4 ]; then
+		RES_WHY="resource kselftest skipped on $label, where it must run: $(grep -m1 'SKIP' "$out")"
+	elif [ "$nnot" -gt 0 ]; then
+		RES_WHY="resource kselftest: $nnot not ok: $(sed -n 's/^not ok [0-9]* *-* *//p' "$out" | head -n 5 | tr '\n' '|')"
+	elif [ "$rc" -ne 0 ]; then
+		RES_WHY="resource kselftest exited $rc: $(tail -n 1 "$out")"
+	elif [ -z "$sum" ]; then
+		RES_WHY="resource kselftest: no 'N checks, F failed, S skipped' summary"
+	elif [ "$checks" -eq 0 ] || [ "$nres" -ne "$checks" ]; then
+		RES_WHY="resource kselftest: $nres results for $checks checks (kernel log lost some?)"
+	elif [ "$nfail" -ne 0 ]; then
+		RES_WHY="resource kselftest: $nfail checks failed"
+	elif [ "$VM_RESOURCE" = y ] && [ "$nskip" -ne 0 ]; then
+		RES_WHY="resource kselftest: $nskip checks skipped with test_resource built in: $(grep -m1 '^skip' "$out")"
+	elif ! grep -q '^ok - device-private conflict warning printed once' "$out"; then
+		RES_WHY="resource kselftest: no device-private warning result"
+	fi
+	RES_COL="$checks/$nfail/$nskip"
+	[ -z "$RES_WHY" ] || RES_COL=FAIL
+	RES_LINE="$checks checks, $nfail failed, $nskip skipped, exit ${rc:-none} (test_resource=$VM_RESOURCE) -> $([ -z "$RES_WHY" ] && echo PASS || echo FAIL); output: $out"
 }
 
 # vm_summary: yields and timings of every scenario run.
 vm_summary() {
-	local row label name verdict dev interior added cs boot vm
+	local row label name verdict dev interior added cs boot vm rcol
 	echo
-	printf '%-9s %-13s %-8s %-12s %-14s %-14s %-10s %s\n' kernel scenario verdict \
-		"added/dev" "added/interior" "online/GiB" boot-tap "VM wall"
+	printf '%-9s %-13s %-8s %-12s %-14s %-14s %-10s %-9s %s\n' kernel scenario verdict \
+		"added/dev" "added/interior" "online/GiB" boot-tap "VM wall" "resource (checks/failed/skipped)"
 	for row in "${VM_ROWS[@]}"; do
-		read -r label name verdict dev interior added cs boot vm <<<"$row"
-		printf '%-9s %-13s %-8s %-12s %-14s %-14s %-10s %s\n' "$label" "$name" "$verdict" \
+		read -r label name verdict dev interior added cs boot vm rcol <<<"$row"
+		printf '%-9s %-13s %-8s %-12s %-14s %-14s %-10s %-9s %s\n' "$label" "$name" "$verdict" \
 			"$(pct "$added" "$dev")" "$(pct "$added" "$interior")" \
-			"$(per_gib "$cs" "$added")" "${boot}s" "${vm}s"
+			"$(per_gib "$cs" "$added")" "${boot}s" "${vm}s" "$rcol"
 	done
 }
 
