@@ -17,9 +17,9 @@ VM_ROWS=()
 VM_RESOURCE=
 
 table_header() {
-	printf '%-9s %-13s %-25s %-5s %-9s %-9s %-4s %-13s %-8s %-8s %-9s %s\n' \
+	printf '%-9s %-13s %-25s %-5s %-9s %-9s %-4s %-13s %-8s %-8s %-14s %s\n' \
 		kernel scenario "device range" block interior added node \
-		"node MiB" "bind-onl" boot-tap "resource" verdict
+		"node MiB" "bind-onl" boot-tap "resource c/f/s" verdict
 }
 
 mib() {
@@ -110,7 +110,7 @@ vm_run() {
 		node_mib="$((M[node_before_kb] / 1024))->$((M[node_after_kb] / 1024))"
 	[ -z "${M[bind_to_online_cs]:-}" ] ||
 		online=$(printf '%d.%02ds' $((M[bind_to_online_cs] / 100)) $((M[bind_to_online_cs] % 100)))
-	printf '%-9s %-13s %-25s %-5s %-9s %-9s %-4s %-13s %-8s %-8s %-9s %s\n' \
+	printf '%-9s %-13s %-25s %-5s %-9s %-9s %-4s %-13s %-8s %-8s %-14s %s\n' \
 		"$label" "$name" "$range" "$(mib $((${M[block]:-0})))" \
 		"$(mib "${M[interior]:-}")" "$(mib "${M[added]:-}")" "${M[node]:--}" \
 		"$node_mib" "$online" "${boot_tap:--}s" "$RES_COL" "$verdict"
@@ -135,7 +135,7 @@ resource_verdict() {
 		RES_LINE="not run on $label (no test_resource in this kernel; mainline has KUnit for it)"
 		if [ -n "$rc" ]; then
 			RES_WHY="the resource kselftest ran on $label, which has no test_resource"
-			RES_COL=FAIL
+			RES_COL=FAIL:ran
 		fi
 		return 0
 	fi
@@ -165,8 +165,8 @@ resource_verdict() {
 	elif ! grep -q '^ok - device-private conflict warning printed once' "$out"; then
 		RES_WHY="resource kselftest: no device-private warning result"
 	fi
-	RES_COL="$checks/$nfail/$nskip"
-	[ -z "$RES_WHY" ] || RES_COL=FAIL
+	RES_COL="PASS:$checks/$nfail/$nskip"
+	[ -z "$RES_WHY" ] || RES_COL="FAIL:$checks/$nfail/$nskip"
 	RES_LINE="$checks checks, $nfail failed, $nskip skipped, exit ${rc:-none} (test_resource=$VM_RESOURCE) -> $([ -z "$RES_WHY" ] && echo PASS || echo FAIL); output: $out"
 }
 
