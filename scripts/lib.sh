@@ -54,6 +54,17 @@ find_base() {
 	return 0
 }
 
+# base_kind: after find_base, say on one line what kind of base it is.
+base_kind() {
+	local head
+	head=$(git -C "$BASE" rev-parse HEAD)
+	if [ "$head" = "$KMEM_BASE_COMMIT_UPSTREAM" ]; then
+		echo "base: $BASE at ${head:0:12}, upstream libnvdimm-pending"
+	else
+		echo "base: $BASE at ${head:0:12} \"$(git -C "$BASE" log -1 --format=%s)\", a rebuild of ${KMEM_BASE_COMMIT_UPSTREAM:0:12}"
+	fi
+}
+
 # series_list DIR: print the patch files named by DIR/series, in order.
 series_list() {
 	grep -v -e '^#' -e '^[[:space:]]*$' "$1/series"
