@@ -74,7 +74,7 @@ series_list() {
 # as a git tree with one commit, and print its path.
 src612() {
 	local dir=$KMEM_CACHE/linux-6.12 tarball
-	if [ ! -f "$dir/.git/kmem-unpacked" ]; then
+	if [ ! -f "$dir/.git/kmem-unpacked-v2" ]; then
 		ensure_pkgs linux-source-6.12 xz-utils git >&2
 		tarball=$(ls /usr/src/linux-source-6.12.tar.xz 2>/dev/null) ||
 			die "linux-source-6.12 tarball missing (apt-get install linux-source-6.12)"
@@ -83,10 +83,13 @@ src612() {
 		git -C "$dir" init -q
 		# -f: Debian's top-level .gitignore ignores everything
 		git -C "$dir" add -f -A
-		git -C "$dir" -c user.name=kmem -c user.email=kmem@localhost \
+		# fixed identity and dates: the same package gives the same
+		# commit id on every machine (the companion's base-commit:)
+		GIT_AUTHOR_DATE=2024-11-17T00:00:00Z GIT_COMMITTER_DATE=2024-11-17T00:00:00Z \
+			git -C "$dir" -c user.name=kmem -c user.email=kmem@localhost \
 			commit -q -m "linux-source-6.12 (Debian)" ||
 			die "could not commit the unpacked linux-source-6.12 in $dir"
-		touch "$dir/.git/kmem-unpacked"
+		touch "$dir/.git/kmem-unpacked-v2"
 	fi
 	echo "$dir"
 }
