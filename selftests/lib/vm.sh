@@ -51,7 +51,7 @@ vm_run() {
 	timeout "$VM_TIMEOUT" qemu-system-x86_64 -accel tcg -nodefaults \
 		-display none -monitor none -serial stdio -no-reboot \
 		"${QEMU_ARGS[@]}" -kernel "$image" -initrd "$initrd" \
-		-append "console=ttyS0 panic=-1 $APPEND" \
+		-append "console=ttyS0 panic=-1 kmem_test_node=${EXPECT_NODE:--1} $APPEND" \
 		</dev/null >"$log" 2>&1 || qrc=$?
 	t1=$(date +%s%N)
 	rm -f "$NVDIMM_IMG"
