@@ -16,6 +16,17 @@ VM_FAILS=0
 VM_ROWS=()
 VM_RESOURCE=
 
+# vm_tsv_header: start LOG_DIR/summary.tsv, one row per scenario run;
+# selftests/yield reads it.  Sizes in bytes, memory in kB, time in 1/100 s.
+vm_tsv_header() {
+	[ -s "$LOG_DIR/summary.tsv" ] && return 0
+	printf '%s\t' release kernel scenario device_range block_bytes interior_bytes \
+		added_bytes memtotal_before_kb memtotal_after_kb node \
+		node_memtotal_before_kb node_memtotal_after_kb ram_parent \
+		bind_to_online_cs | sed 's/\t$//' >"$LOG_DIR/summary.tsv"
+	printf '\tverdict\n' >>"$LOG_DIR/summary.tsv"
+}
+
 table_header() {
 	printf '%-9s %-13s %-25s %-5s %-9s %-9s %-4s %-13s %-8s %-8s %-14s %s\n' \
 		kernel scenario "device range" block interior added node \
@@ -117,6 +128,14 @@ vm_run() {
 	[ -z "$why" ] || echo "          $why"
 	echo "          resource: $RES_LINE"
 	echo "          tap: $tap (serial log: $log)"
+
+	# One row of summary.tsv (header written by vm_tsv_header).
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+		"$(tr -d '\r' <"$log" | sed -n 's/^KMEM-VM: booted kernel=\([^ ]*\).*/\1/p' | head -n 1)" \
+		"$label" "$name" "$range" "$((${M[block]:-0}))" "${M[interior]:-}" "${M[added]:-}" \
+		"${M[total_before_kb]:-}" "${M[total_after_kb]:-}" "${M[node]:-}" \
+		"${M[node_before_kb]:-}" "${M[node_after_kb]:-}" "${M[ram_parent]:-}" \
+		"${M[bind_to_online_cs]:-}" "$verdict" >>"$LOG_DIR/summary.tsv"
 
 	# One line of measurements for the summary.
 	local dev_bytes=0
