@@ -41,7 +41,7 @@ mib() {
 # vm_run LABEL IMAGE INITRD SCENARIO_FILE
 vm_run() {
 	local label=$1 image=$2 initrd=$3 scen=$4 name log tap t0 t1 qrc rc
-	local plan ntests nnot verdict why case m k v boot_tap res rrc rsum rcol
+	local plan ntests nnot verdict why case m k v boot_tap res rrc rsum rcol drc
 	local -A M=()
 	name=${scen##*/}
 	log=$LOG_DIR/$label-$name.log
@@ -84,8 +84,11 @@ vm_run() {
 	plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$tap" | head -n 1)
 	ntests=$(grep -cE '^(not )?ok [0-9]+' "$tap" || true)
 	nnot=$(grep -cE '^not ok [0-9]+' "$tap" || true)
+	drc=$(tr -d '\r' <"$log" | sed -n 's/^KMEM-VM: default-run rc=\([0-9]*\).*/\1/p')
 	if [ -z "$rc" ]; then
 		verdict=FAIL why="no verdict from the guest (qemu exit $qrc); see $log"
+	elif [ "$drc" != 4 ]; then
+		verdict=FAIL why="kmem.sh with no device named exited ${drc:-?}, must skip (4) and touch nothing"
 	elif [ -z "$plan" ]; then
 		verdict=FAIL why="no TAP plan"
 	elif [ "$plan" -eq 0 ]; then
