@@ -43,7 +43,7 @@ mib() {
 # vm_run LABEL IMAGE INITRD SCENARIO_FILE
 vm_run() {
 	local label=$1 image=$2 initrd=$3 scen=$4 name log tap t0 t1 qrc rc
-	local plan ntests nnot verdict why case m k v boot_tap res rrc rsum rcol drc must
+	local plan ntests nnot verdict why case m k v boot_tap res rrc rsum rcol drc must cname cb ca
 	local -A M=()
 	name=${scen##*/}
 	log=$LOG_DIR/$label-$name.log
@@ -64,7 +64,7 @@ vm_run() {
 	timeout "$VM_TIMEOUT" qemu-system-x86_64 -accel tcg -nodefaults \
 		-display none -monitor none -serial stdio -no-reboot \
 		"${QEMU_ARGS[@]}" -kernel "$image" -initrd "$initrd" \
-		-append "console=ttyS0 panic=-1 kmem_test_node=${EXPECT_NODE:--1} $APPEND" \
+		-append "console=ttyS0 panic=-1 slub_debug=P kmem_test_node=${EXPECT_NODE:--1} $APPEND" \
 		</dev/null >"$log" 2>&1 || qrc=$?
 	t1=$(date +%s%N)
 	rm -f "$NVDIMM_IMG"
@@ -87,8 +87,15 @@ vm_run() {
 	ntests=$(grep -cE '^(not )?ok [0-9]+' "$tap" || true)
 	nnot=$(grep -cE '^not ok [0-9]+' "$tap" || true)
 	drc=$(tr -d '\r' <"$log" | sed -n 's/^KMEM-VM: default-run rc=\([0-9]*\).*/\1/p')
+	cname=$(tr -d '\r' <"$log" | sed -n 's/^KMEM-VM: claim-name //p')
+	cb=$(sed -n 's/.*before=\([0-9]*\).*/\1/p' <<<"$cname")
+	ca=$(sed -n 's/.*after=\([0-9]*\).*/\1/p' <<<"$cname")
 	if [ -z "$rc" ]; then
 		verdict=FAIL why="no verdict from the guest (qemu exit $qrc); see $log"
+	elif [ -n "$cname" ] && [ "$cname" = "${cname#*device-gone=yes}" ]; then
+		verdict=FAIL why="destroying the namespace did not remove the dax device ($cname)"
+	elif [ -n "$cname" ] && [ "$cb" != "$ca" ]; then
+		verdict=FAIL why="kmem's claim lost its name when the device was destroyed ($cname)"
 	elif [ "$drc" != 4 ]; then
 		verdict=FAIL why="kmem.sh with no device named exited ${drc:-?}, must skip (4) and touch nothing"
 	elif [ -z "$plan" ]; then
