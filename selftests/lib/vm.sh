@@ -92,6 +92,8 @@ vm_run() {
 	ca=$(sed -n 's/.*after=\([0-9]*\).*/\1/p' <<<"$cname")
 	if [ -z "$rc" ]; then
 		verdict=FAIL why="no verdict from the guest (qemu exit $qrc); see $log"
+	elif [ -z "$cname" ] && [ "$MUST_RUN" != "${MUST_RUN#* bind }" ]; then
+		verdict=FAIL why="kmem bound here, but the guest did not check its claim's name after destroying the device"
 	elif [ -n "$cname" ] && [ "$cname" = "${cname#*device-gone=yes}" ]; then
 		verdict=FAIL why="destroying the namespace did not remove the dax device ($cname)"
 	elif [ -n "$cname" ] && [ "$cb" != "$ca" ]; then
