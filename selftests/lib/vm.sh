@@ -5,7 +5,10 @@
 # A scenario file (selftests/scenarios/NAME) sets DESC, QEMU_ARGS (may use
 # $NVDIMM_IMG), APPEND (extra kernel command line), NVDIMM_SIZE (empty: no
 # backing file), EXPECT_NODE (the target node the device must report) and
-# MUST_RUN (kmem.sh cases that must run, not skip, in this scenario).
+# MUST_RUN (kmem.sh cases that must run, not skip, in this scenario),
+# NVDIMM0_SIZE (a second backing file, $NVDIMM_IMG.0, for scenarios with
+# two NVDIMMs) and ONLY_KERNELS (the kernels it runs on, empty: all; the
+# comment above it says why).
 #
 # VM_RESOURCE (set by selftests/run per kernel): m or y when the kernel
 # has test_resource (base kernels) and the resource kselftest must run and
@@ -50,13 +53,21 @@ vm_run() {
 	tap=$LOG_DIR/$label-$name.tap
 	res=$LOG_DIR/$label-$name.resource
 	NVDIMM_IMG=$KMEM_CACHE/vm/$label-$name.nvdimm
-	DESC= APPEND= NVDIMM_SIZE= EXPECT_NODE= MUST_RUN=
+	DESC= APPEND= NVDIMM_SIZE= NVDIMM0_SIZE= EXPECT_NODE= MUST_RUN= ONLY_KERNELS=
 	QEMU_ARGS=()
 	# shellcheck source=/dev/null
 	. "$scen"
+	if [ -n "$ONLY_KERNELS" ] && [ "${ONLY_KERNELS/$label/}" = "$ONLY_KERNELS" ]; then
+		echo "$label $name: not run here, only on $ONLY_KERNELS (see $scen)"
+		return 0
+	fi
 	if [ -n "$NVDIMM_SIZE" ]; then
 		rm -f "$NVDIMM_IMG"
 		truncate -s "$NVDIMM_SIZE" "$NVDIMM_IMG"
+	fi
+	if [ -n "$NVDIMM0_SIZE" ]; then
+		rm -f "$NVDIMM_IMG.0"
+		truncate -s "$NVDIMM0_SIZE" "$NVDIMM_IMG.0"
 	fi
 
 	t0=$(date +%s%N)
@@ -67,7 +78,7 @@ vm_run() {
 		-append "console=ttyS0 panic=-1 slub_debug=P kmem_test_node=${EXPECT_NODE:--1} $APPEND" \
 		</dev/null >"$log" 2>&1 || qrc=$?
 	t1=$(date +%s%N)
-	rm -f "$NVDIMM_IMG"
+	rm -f "$NVDIMM_IMG" "$NVDIMM_IMG.0"
 	M[vm_s]=$(printf '%d.%02d' $(((t1 - t0) / 1000000000)) $(((t1 - t0) / 10000000 % 100)))
 
 	tr -d '\r' <"$log" | sed -n '/^KMEM-VM: tap-begin/,/^KMEM-VM: tap-end/p' |
