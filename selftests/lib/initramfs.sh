@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # The test VM's initramfs: busybox, ndctl and daxctl with their shared
-# libraries, the dax kselftest extracted from the series' patch (and, for
-# base kernels, the resource kselftest of patch 0008 with kmod's
-# modprobe), the kernel's modules, and guest/init.  Sourced by selftests/run.
+# libraries, the kselftests (base kernels: lib and dax installed from the
+# tree with "make install", with kmod's modprobe for the resource test;
+# mainline: the dax kselftest extracted from the series' patch), the
+# kernel's modules, and guest/init.  Sourced by selftests/run.
 
 # series_patch PATH: print the first patch of the series in use
 # ($SERIES_DIR/series, patches in $SERIES_DIR/patches) that touches PATH
@@ -45,17 +46,26 @@ kselftest_from_patch() {
 	[ -x "$dir/dax/kmem.sh" ] || die "$KSELFTEST_PATCH has no executable kmem.sh"
 }
 
-# resource_from_patch DIR: extract tools/testing/selftests/lib/resource.sh
-# (patch 0008, the test_resource kselftest) the same way, into
-# DIR/lib/resource.sh.  Sets RESOURCE_PATCH.
-resource_from_patch() {
-	local dir=$1
-	RESOURCE_PATCH=$(series_patch tools/testing/selftests/lib/resource.sh)
-	[ -n "$RESOURCE_PATCH" ] ||
-		die "no patch in $SERIES_DIR/series adds tools/testing/selftests/lib/resource.sh"
-	extract_from_patch "$RESOURCE_PATCH" tools/testing/selftests/lib/resource.sh \
-		"$dir/lib/resource.sh"
-	[ -x "$dir/lib/resource.sh" ] || die "$RESOURCE_PATCH: resource.sh is not executable"
+# kselftest_install SRC DIR: install the lib and dax kselftests of the
+# kernel tree SRC into DIR the way the tree does it, run_kselftest.sh
+# included, so that the series' Makefiles and TARGETS line are what the
+# guest runs.  Sets KSELFTEST_PATCH and RESOURCE_PATCH to say so.
+kselftest_install() {
+	local src=$1 dir=$2 log
+	log=$(mktemp)
+	rm -rf "$dir"
+	make -C "$src/tools/testing/selftests" TARGETS="lib dax" \
+		INSTALL_PATH="$dir" install >"$log" 2>&1 || {
+		tail -n 5 "$log" >&2
+		die "kselftest install from $src failed"
+	}
+	rm -f "$log"
+	local f
+	for f in run_kselftest.sh dax/kmem.sh lib/resource.sh; do
+		[ -x "$dir/$f" ] || die "kselftest install from $src: no executable $f"
+	done
+	KSELFTEST_PATCH="$src (make -C tools/testing/selftests TARGETS=\"lib dax\" install)"
+	RESOURCE_PATCH=$KSELFTEST_PATCH
 }
 
 # copy_with_libs ROOT BINARY...: BINARY and the libraries ldd lists for it,
@@ -71,25 +81,29 @@ copy_with_libs() {
 	done
 }
 
-# initramfs_build OUT MODROOT [RESOURCE]: write the uncompressed cpio
+# initramfs_build OUT MODROOT [RESOURCE SRC]: write the uncompressed cpio
 # archive OUT.  MODROOT is empty for a kernel without modules.  RESOURCE
 # (base kernels): m or y, how CONFIG_TEST_RESOURCE is built; the
-# resource kselftest goes in, the guest runs it when it is there.
+# kselftests are then installed from the kernel tree SRC (the base with
+# the series), the resource kselftest with them, and the guest runs the
+# installed run_kselftest.sh.  Without it (mainline), kmem.sh is taken
+# from the series' patch and run alone.
 initramfs_build() {
-	local out=$1 modroot=$2 resource=${3:-} root dep
+	local out=$1 modroot=$2 resource=${3:-} src=${4:-} root dep
 	root=$(mktemp -d)
 	mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,run,etc,lib,kselftest}
 	install -m 755 /bin/busybox "$root/bin/busybox"
 	copy_with_libs "$root" "$(command -v ndctl)" "$(command -v daxctl)"
-	kselftest_from_patch "$root/kselftest"
 	if [ -n "$resource" ]; then
-		resource_from_patch "$root/kselftest"
+		kselftest_install "$src" "$root/kselftest"
 		# resource.sh runs /sbin/modprobe -n, which busybox's modprobe
 		# rejects ("invalid option -- 'n'"); use kmod's, as on a
 		# distribution.  copy_with_libs follows the symlink to kmod,
 		# which acts as modprobe by its name.
 		copy_with_libs "$root" /sbin/modprobe
 		[ -x "$root/sbin/modprobe" ] || die "no /sbin/modprobe (apt-get install kmod)"
+	else
+		kselftest_from_patch "$root/kselftest"
 	fi
 	install -m 755 "$KMEM_REPO/selftests/guest/init" "$root/init"
 	if [ -n "$modroot" ]; then

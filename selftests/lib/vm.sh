@@ -109,6 +109,9 @@ vm_run() {
 		verdict=FAIL why="destroying the namespace did not remove the dax device ($cname)"
 	elif [ -n "$cname" ] && [ "$cb" != "$ca" ]; then
 		verdict=FAIL why="kmem's claim lost its name when the device was destroyed ($cname)"
+	elif [ -n "$VM_RESOURCE" ] &&
+	     ! tr -d '\r' <"$log" | grep -q '^KMEM-VM: runner: .* selftests: dax: kmem\.sh \['; then
+		verdict=FAIL why="the installed run_kselftest.sh did not run dax: kmem.sh"
 	elif [ "$drc" != 4 ]; then
 		verdict=FAIL why="kmem.sh with no device named exited ${drc:-?}, must skip (4) and touch nothing"
 	elif [ -z "$plan" ]; then
