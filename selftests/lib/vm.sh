@@ -110,7 +110,7 @@ vm_run() {
 	elif [ -n "$cname" ] && [ "$cb" != "$ca" ]; then
 		verdict=FAIL why="kmem's claim lost its name when the device was destroyed ($cname)"
 	elif [ -n "$VM_RESOURCE" ] &&
-	     ! tr -d '\r' <"$log" | grep -q '^KMEM-VM: runner: .* selftests: dax: kmem\.sh \['; then
+	     ! grep -q '^KMEM-VM: runner: .* selftests: dax: kmem\.sh \[' <(tr -d '\r' <"$log"); then
 		verdict=FAIL why="the installed run_kselftest.sh did not run dax: kmem.sh"
 	elif [ "$drc" != 4 ]; then
 		verdict=FAIL why="kmem.sh with no device named exited ${drc:-?}, must skip (4) and touch nothing"
