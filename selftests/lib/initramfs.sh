@@ -36,7 +36,7 @@ extract_from_patch() {
 }
 
 # kselftest_from_patch DIR: extract tools/testing/selftests/dax/ from the
-# patch of the series that adds it, into DIR/dax.  Sets KSELFTEST_PATCH.
+# patch of the series that adds it, into DIR/dax.  Sets KSELFTEST_FROM.
 kselftest_from_patch() {
 	local dir=$1
 	KSELFTEST_PATCH=$(series_patch tools/testing/selftests/dax/)
@@ -44,12 +44,13 @@ kselftest_from_patch() {
 		die "no patch in $SERIES_DIR/series adds tools/testing/selftests/dax/"
 	extract_from_patch "$KSELFTEST_PATCH" tools/testing/selftests/dax/ "$dir/dax"
 	[ -x "$dir/dax/kmem.sh" ] || die "$KSELFTEST_PATCH has no executable kmem.sh"
+	KSELFTEST_FROM=${KSELFTEST_PATCH#"$KMEM_REPO"/}
 }
 
 # kselftest_install SRC DIR: install the lib and dax kselftests of the
 # kernel tree SRC into DIR the way the tree does it, run_kselftest.sh
 # included, so that the series' Makefiles and TARGETS line are what the
-# guest runs.  Sets KSELFTEST_PATCH and RESOURCE_PATCH to say so.
+# guest runs.  Sets KSELFTEST_FROM to say so.
 kselftest_install() {
 	local src=$1 dir=$2 log
 	log=$(mktemp)
@@ -64,8 +65,7 @@ kselftest_install() {
 	for f in run_kselftest.sh dax/kmem.sh lib/resource.sh; do
 		[ -x "$dir/$f" ] || die "kselftest install from $src: no executable $f"
 	done
-	KSELFTEST_PATCH="$src (make -C tools/testing/selftests TARGETS=\"lib dax\" install)"
-	RESOURCE_PATCH=$KSELFTEST_PATCH
+	KSELFTEST_FROM="$src (make -C tools/testing/selftests TARGETS=\"lib dax\" install)"
 }
 
 # copy_with_libs ROOT BINARY...: BINARY and the libraries ldd lists for it,

@@ -15,6 +15,34 @@ kernel_stamp() {
 	} | sha1sum | cut -d' ' -f1
 }
 
+# worktree_at WT COMMIT: make WT a detached worktree of $BASE at COMMIT.
+# An existing WT is moved with git checkout, which rewrites only the
+# files that differ, so that its kernel build redoes only their objects.
+worktree_at() {
+	local wt=$1 commit=$2
+	if git -C "$wt" rev-parse --git-dir >/dev/null 2>&1; then
+		git -C "$wt" checkout -q -f --detach "$commit"
+	else
+		rm -rf "$wt"
+		git -C "$BASE" worktree prune
+		git -C "$BASE" worktree add -q -f --detach "$wt" "$commit"
+	fi
+}
+
+# series_worktree WT SERIES_DIR: WT at the base with the series of
+# SERIES_DIR, applied by scripts/apply in the scratch worktree WT.apply
+# (applying in WT itself would rewrite every patched file).  Returns 1
+# with BASE_WHY set when the series does not apply.
+series_worktree() {
+	local wt=$1 sdir=$2 out
+	if ! out=$("$KMEM_REPO/scripts/apply" --worktree "$wt.apply" --series-dir "$sdir" 2>&1); then
+		BASE_WHY="scripts/apply failed: $(echo "$out" | tail -n 1)"
+		return 1
+	fi
+	echo "$out" | tail -n 2 | head -n 1 >&2
+	worktree_at "$wt" "$(git -C "$wt.apply" rev-parse HEAD)"
+}
+
 # kernel_check_config OUT FRAGMENT...: every CONFIG_X=v (or "is not set")
 # line of the fragments, the last one winning, must have survived
 # olddefconfig; print the ones that did not.
