@@ -1,4 +1,7 @@
 # shellcheck shell=bash
+# The globals set here (KMEM_REPO, BASE, BASE_WHY...) are read by the scripts
+# that source this file, which shellcheck cannot see from here:
+# shellcheck disable=SC2034
 # Common helpers for the scripts/ verbs.  Sourced, never run.
 #
 # One documented variable: KMEM_BASE, a git tree of libnvdimm-pending at
@@ -24,19 +27,21 @@ need() {
 
 # ensure_pkgs PKG...: install missing Debian packages (CI and fresh machines).
 ensure_pkgs() {
-	local missing=() p
+	local absent=() p
 	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-			grep -q 'install ok installed' || missing+=("$p")
+		[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = 'install ok installed' ] ||
+			absent+=("$p")
 	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	echo "installing: ${missing[*]}" >&2
-	local sudo=
-	[ "$(id -u)" -eq 0 ] || sudo=sudo
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null ||
-		{ $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-			$sudo apt-get install -y -qq "${missing[@]}" >/dev/null; } ||
-		die "could not install ${missing[*]} (apt-get install ${missing[*]})"
+	[ ${#absent[@]} -eq 0 ] && return 0
+	echo "installing: ${absent[*]}" >&2
+	local wait=${KMEM_APT_LOCK_WAIT:-600} apt=()
+	[ "$(id -u)" -eq 0 ] || apt=(sudo)
+	# Another apt or dpkg run holds the package lock: wait for it (up to
+	# $wait s) instead of failing at once.
+	apt+=(env DEBIAN_FRONTEND=noninteractive apt-get -o "DPkg::Lock::Timeout=$wait" -y -qq)
+	"${apt[@]}" install "${absent[@]}" >/dev/null ||
+		{ "${apt[@]}" update && "${apt[@]}" install "${absent[@]}" >/dev/null; } ||
+		die "could not install ${absent[*]} (apt-get install ${absent[*]}; the package lock is waited for ${wait}s, KMEM_APT_LOCK_WAIT)"
 }
 
 # find_base: set BASE to the base tree, or return 1 with BASE_WHY set.

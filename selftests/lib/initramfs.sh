@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# KSELFTEST_FROM, set here, is read by selftests/run:
+# shellcheck disable=SC2034
 # The test VM's initramfs: busybox, ndctl and daxctl with their shared
 # libraries, the kselftests (base kernels: lib and dax installed from the
 # tree with "make install", with kmod's modprobe for the resource test;
@@ -112,8 +114,9 @@ initramfs_build() {
 	if [ "$resource" = m ]; then
 		# modprobe finds the module only through modules.dep (depmod,
 		# run by modules_install).
-		dep=$(ls "$root"/lib/modules/*/modules.dep 2>/dev/null | head -n 1)
-		[ -n "$dep" ] && grep -q 'test_resource\.ko:' "$dep" ||
+		local deps=("$root"/lib/modules/*/modules.dep)
+		dep=${deps[0]}
+		[ -f "$dep" ] && grep -q 'test_resource\.ko:' "$dep" ||
 			die "CONFIG_TEST_RESOURCE=m but test_resource.ko is not in ${dep:-modules.dep (none)}"
 	fi
 	(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) >"$out"

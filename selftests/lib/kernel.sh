@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# BASE_WHY, set here, is read by the scripts that source this file:
+# shellcheck disable=SC2034
 # Kernel builds for the VM harness.  Sourced by selftests/run after
 # scripts/lib.sh.  A build directory lives in $KMEM_CACHE/build-<name> and
 # carries a stamp of its inputs (source commit, source diff, config
@@ -39,7 +41,7 @@ series_worktree() {
 		BASE_WHY="scripts/apply failed: $(echo "$out" | tail -n 1)"
 		return 1
 	fi
-	echo "$out" | tail -n 2 | head -n 1 >&2
+	awk '{ prev = last; last = $0 } END { print prev }' <<<"$out" >&2
 	worktree_at "$wt" "$(git -C "$wt.apply" rev-parse HEAD)"
 }
 

@@ -46,14 +46,14 @@ mib() {
 # vm_run LABEL IMAGE INITRD SCENARIO_FILE
 vm_run() {
 	local label=$1 image=$2 initrd=$3 scen=$4 name log tap t0 t1 qrc rc
-	local plan ntests nnot verdict why case m k v boot_tap res rrc rsum rcol drc must cname cb ca
+	local plan ntests nnot verdict why case m k v boot_tap res rrc rcol drc must cname cb ca
 	local -A M=()
 	name=${scen##*/}
 	log=$LOG_DIR/$label-$name.log
 	tap=$LOG_DIR/$label-$name.tap
 	res=$LOG_DIR/$label-$name.resource
 	NVDIMM_IMG=$KMEM_CACHE/vm/$label-$name.nvdimm
-	DESC= APPEND= NVDIMM_SIZE= NVDIMM0_SIZE= EXPECT_NODE= MUST_RUN= ONLY_KERNELS=
+	APPEND='' NVDIMM_SIZE='' NVDIMM0_SIZE='' EXPECT_NODE='' MUST_RUN='' ONLY_KERNELS=''
 	QEMU_ARGS=()
 	# shellcheck source=/dev/null
 	. "$scen"
@@ -94,7 +94,7 @@ vm_run() {
 	done
 
 	verdict=PASS why=
-	plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$tap" | head -n 1)
+	plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/;T;p;q' "$tap")
 	ntests=$(grep -cE '^(not )?ok [0-9]+' "$tap" || true)
 	nnot=$(grep -cE '^not ok [0-9]+' "$tap" || true)
 	drc=$(tr -d '\r' <"$log" | sed -n 's/^KMEM-VM: default-run rc=\([0-9]*\).*/\1/p')
@@ -165,7 +165,7 @@ vm_run() {
 
 	# One row of summary.tsv (header written by vm_tsv_header).
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-		"$(tr -d '\r' <"$log" | sed -n 's/^KMEM-VM: booted kernel=\([^ ]*\).*/\1/p' | head -n 1)" \
+		"$(sed -n 's/\r$//; s/^KMEM-VM: booted kernel=\([^ ]*\).*/\1/;T;p;q' "$log")" \
 		"$label" "$name" "$range" "$((${M[block]:-0}))" "${M[interior]:-}" "${M[added]:-}" \
 		"${M[total_before_kb]:-}" "${M[total_after_kb]:-}" "${M[node]:-}" \
 		"${M[node_before_kb]:-}" "${M[node_after_kb]:-}" "${M[ram_parent]:-}" \
@@ -183,7 +183,7 @@ vm_run() {
 # (table column: checks/failed/skipped, or n/a) and RES_LINE.
 resource_verdict() {
 	local label=$1 out=$2 rc=$3 sum checks=- nfail=- nskip=- nres nnot
-	RES_WHY= RES_COL=n/a
+	RES_WHY='' RES_COL=n/a
 	if [ -z "$VM_RESOURCE" ]; then
 		RES_LINE="not run on $label (no test_resource in this kernel; mainline has KUnit for it)"
 		if [ -n "$rc" ]; then
@@ -204,7 +204,7 @@ resource_verdict() {
 	elif [ "$rc" -eq 4 ]; then
 		RES_WHY="resource kselftest skipped on $label, where it must run: $(grep -m1 'SKIP' "$out")"
 	elif [ "$nnot" -gt 0 ]; then
-		RES_WHY="resource kselftest: $nnot not ok: $(sed -n 's/^not ok [0-9]* *-* *//p' "$out" | head -n 5 | tr '\n' '|')"
+		RES_WHY="resource kselftest: $nnot not ok: $(awk '/^not ok/ && n < 5 { sub(/^not ok [0-9]* *-* */, ""); printf "%s|", $0; n++ }' "$out")"
 	elif [ "$rc" -ne 0 ]; then
 		RES_WHY="resource kselftest exited $rc: $(tail -n 1 "$out")"
 	elif [ -z "$sum" ]; then
