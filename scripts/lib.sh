@@ -75,6 +75,126 @@ series_list() {
 	grep -v -e '^#' -e '^[[:space:]]*$' "$1/series"
 }
 
+# The stack.  A repository layout (this repository, or a scratch copy of
+# it) holds the series for the base tree as a stack: the root itself (v5:
+# ROOT/series, ROOT/patches/, ROOT/cover-letter), then the follow-up
+# series ROOT/followup-N-NAME/ (same shape) in the order of N, each applying
+# on top of the ones before.  ROOT/kunit/ is the mainline companion, on
+# another base, and not part of the stack.
+
+# load_stack [ROOT]: set STACK to the directories of ROOT's stack (default
+# this repository), bottom first, absolute paths.  No subshell: a bad
+# layout stops the script.
+load_stack() {
+	local root=${1:-$KMEM_REPO} f d n dup
+	local -a found=()
+	root=$(cd "$root" 2>/dev/null && pwd) || die "no directory $1"
+	[ -s "$root/series" ] || die "no series file in $root"
+	for f in "$root"/followup-[0-9]*-*/series; do
+		[ -f "$f" ] || continue
+		d=${f%/series}
+		n=${d##*/followup-}
+		n=${n%%-*}
+		case $n in
+		*[!0-9]*) die "${d##*/}: a follow-up folder is named followup-N-NAME, N a number";;
+		esac
+		found+=("$((10#$n)) $d")
+	done
+	STACK=("$root")
+	[ ${#found[@]} -gt 0 ] || return 0
+	dup=$(printf '%s\n' "${found[@]}" | cut -d' ' -f1 | sort -n | uniq -d)
+	[ -z "$dup" ] || die "$root: more than one follow-up numbered $dup"
+	mapfile -t -O 1 STACK < <(printf '%s\n' "${found[@]}" | sort -n -k1,1 | cut -d' ' -f2-)
+}
+
+# resolve_series ARG [ROOT]: set SERIES to the directory ARG names in
+# ROOT's layout: "." (or "v5", "root", ROOT itself) for the root series,
+# "followup-N-NAME" (or just "followup-N"), "kunit", or a path to one of
+# them.  Dies with the names there are when ARG names none.
+resolve_series() {
+	local arg=${1%/} root=${2:-$KMEM_REPO} d m
+	local -a hits=()
+	root=$(cd "$root" && pwd)
+	case $arg in
+	.|v[0-9]*|root|"$root") SERIES=$root; return 0;;
+	kunit) SERIES=$root/kunit
+		[ -s "$SERIES/series" ] || die "no series file in $SERIES"
+		return 0;;
+	esac
+	if [ -s "$root/$arg/series" ]; then
+		d=$root/$arg
+	elif [ -s "$arg/series" ]; then
+		d=$(cd "$arg" && pwd)
+	else
+		for m in "$root/$arg"-*/series; do
+			if [ -f "$m" ]; then hits+=("${m%/series}"); fi
+		done
+		[ ${#hits[@]} -eq 1 ] || {
+			load_stack "$root"
+			die "no series '$1' (have: $(for d in "${STACK[@]}"; do series_name "$d" "$root"; done | paste -sd' ')$([ -s "$root/kunit/series" ] && echo ' kunit'))"
+		}
+		d=${hits[0]}
+	fi
+	SERIES=$d
+}
+
+# series_name DIR [ROOT]: the name a series goes by: "v5" (the root's
+# revision, from its cover letter), "kunit", or the follow-up's folder name.
+series_name() {
+	local d=${1%/} root=${2:-$KMEM_REPO}
+	root=$(cd "$root" && pwd)
+	if [ "$d" = "$root" ]; then
+		echo "v$(series_revision "$d")"
+	else
+		echo "${d##*/}"
+	fi
+}
+
+# series_revision DIR: the revision N of "[PATCH vN 00/M]" on the first
+# line of DIR/cover-letter; 1 (a first posting, "[PATCH 0/M]") otherwise.
+series_revision() {
+	local r
+	r=$(sed -n '1s/^\(Subject: *\)\{0,1\}\[PATCH v\([0-9][0-9]*\) .*/\2/p' "$1/cover-letter" 2>/dev/null || true)
+	echo "${r:-1}"
+}
+
+# series_prefix DIR: the subject prefix of DIR's mails ("PATCH v5", "PATCH").
+series_prefix() {
+	local r
+	r=$(series_revision "$1")
+	if [ "$r" -eq 1 ]; then echo PATCH; else echo "PATCH v$r"; fi
+}
+
+# stack_upto DIR: cut STACK (load_stack) after DIR; dies when DIR is not in it.
+stack_upto() {
+	local i
+	for i in "${!STACK[@]}"; do
+		if [ "${STACK[$i]}" = "${1%/}" ]; then
+			STACK=("${STACK[@]:0:$((i + 1))}")
+			return 0
+		fi
+	done
+	die "$1 is not a series of the stack (${STACK[0]} and its followup-N-NAME/ folders)"
+}
+
+# in_list WORD ITEM...: true when WORD is one of the ITEMs (no pipe into
+# grep -q under pipefail: issue 19).
+in_list() {
+	local w=$1 x
+	shift
+	for x in "$@"; do
+		[ "$x" != "$w" ] || return 0
+	done
+	return 1
+}
+
+# series_count DIR: the number of patches DIR/series names.
+series_count() {
+	local -a l
+	mapfile -t l < <(series_list "$1")
+	echo "${#l[@]}"
+}
+
 # src612: unpack Debian's linux-source-6.12 once into $KMEM_CACHE/linux-6.12,
 # as a git tree with one commit, and print its path.
 src612() {
