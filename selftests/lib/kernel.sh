@@ -31,13 +31,15 @@ worktree_at() {
 	fi
 }
 
-# series_worktree WT SERIES_DIR: WT at the base with the series of
-# SERIES_DIR, applied by scripts/apply in the scratch worktree WT.apply
-# (applying in WT itself would rewrite every patched file).  Returns 1
-# with BASE_WHY set when the series does not apply.
+# series_worktree WT ROOT [SERIES]: WT at the base with the stack of ROOT
+# (ROOT's series, then its followup-N-NAME/ folders; only up to SERIES
+# when given, e.g. "v5"), applied by scripts/apply in the scratch
+# worktree WT.apply (applying in WT itself would rewrite every patched
+# file).  Returns 1 with BASE_WHY set when the stack does not apply.
 series_worktree() {
-	local wt=$1 sdir=$2 out
-	if ! out=$("$KMEM_REPO/scripts/apply" --worktree "$wt.apply" --series-dir "$sdir" 2>&1); then
+	local wt=$1 sdir=$2 out sel=()
+	[ -z "${3:-}" ] || sel=(--series "$3")
+	if ! out=$("$KMEM_REPO/scripts/apply" --worktree "$wt.apply" --series-dir "$sdir" "${sel[@]}" 2>&1); then
 		BASE_WHY="scripts/apply failed: $(echo "$out" | tail -n 1)"
 		return 1
 	fi
