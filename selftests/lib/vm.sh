@@ -5,7 +5,9 @@
 # A scenario file (selftests/scenarios/NAME) sets DESC, QEMU_ARGS (may use
 # $NVDIMM_IMG), APPEND (extra kernel command line), NVDIMM_SIZE (empty: no
 # backing file), EXPECT_NODE (the target node the device must report) and
-# MUST_RUN (kmem.sh cases that must run, not skip, in this scenario),
+# MUST_RUN (cases of the dax kselftests that must run, not skip, in this
+# scenario; those that no installed dax kselftest has are left out, and
+# the row says which),
 # NVDIMM0_SIZE (a second backing file, $NVDIMM_IMG.0, for scenarios with
 # two NVDIMMs) and ONLY_KERNELS (the kernels it runs on, empty: all; the
 # comment above it says why).
@@ -13,6 +15,18 @@
 # VM_RESOURCE (set by selftests/run per kernel): m or y when the kernel
 # has test_resource (base kernels) and the resource kselftest must run and
 # pass in every scenario; empty for mainline, where it must not run.
+# KSELFTEST_DAX_PROGS, KSELFTEST_DAX_CASES and VM_KMEM_MODULE (set by
+# initramfs_build per kernel): the dax kselftests the guest runs, in
+# order, every case they have, and "y" when kmem is a module.
+#
+# Each dax kselftest must give a result: in base kernels a result line of
+# the installed run_kselftest.sh, and in all kernels its TAP between the
+# guest's "tap-begin NAME" and "tap-end NAME rc=N" lines; with no device
+# named it must skip (the guest's "default-run NAME rc=4").  Its TAP must
+# be whole (as many results as its plan), with no "not ok" and an exit
+# status that matches (0, or 4 when nothing ran).  The case names are
+# unique over all of them, so MUST_RUN and the "# metric" lines are read
+# from their TAP put together.
 
 # A scenario takes 10-15 s under TCG here (selftests/run prints each
 # one's wall time); a guest that has not powered off after 60 s hangs.
@@ -46,7 +60,8 @@ mib() {
 # vm_run LABEL IMAGE INITRD SCENARIO_FILE
 vm_run() {
 	local label=$1 image=$2 initrd=$3 scen=$4 name log tap t0 t1 qrc rc
-	local plan ntests nnot verdict why case m k v boot_tap res rrc rcol drc must cname cb ca
+	local verdict why case m k v boot_tap res rrc rcol must cname cb ca p prc missing
+	local nplanned=0 serial runner
 	local -A M=()
 	name=${scen##*/}
 	log=$LOG_DIR/$label-$name.log
@@ -81,27 +96,51 @@ vm_run() {
 	rm -f "$NVDIMM_IMG" "$NVDIMM_IMG.0"
 	M[vm_s]=$(printf '%d.%02d' $(((t1 - t0) / 1000000000)) $(((t1 - t0) / 10000000 % 100)))
 
-	tr -d '\r' <"$log" | sed -n '/^KMEM-VM: tap-begin/,/^KMEM-VM: tap-end/p' |
-		sed '1d;$d' >"$tap"
-	rc=$(tr -d '\r' <"$log" | sed -n 's/^KMEM-VM: tap-end rc=\([0-9]*\).*/\1/p')
-	boot_tap=$(tr -d '\r' <"$log" | sed -n 's/^KMEM-VM: tap-end .*uptime=\([0-9.]*\).*/\1/p')
-	tr -d '\r' <"$log" | sed -n '/^KMEM-VM: resource-begin/,/^KMEM-VM: resource-end/p' |
+	serial=$(tr -d '\r' <"$log")
+	# One TAP file for all the dax kselftests, each after a comment line
+	# with its name and exit status; LOG_DIR/LABEL-NAME.PROG.tap each.
+	: >"$tap"
+	for p in $KSELFTEST_DAX_PROGS; do
+		prc=$(sed -n "s/^KMEM-VM: tap-end $p rc=\([0-9a-z]*\).*/\1/p" <<<"$serial")
+		sed -n "/^KMEM-VM: tap-begin $p\( \|\$\)/,/^KMEM-VM: tap-end $p /p" <<<"$serial" |
+			sed '1d;$d' >"${tap%.tap}.$p.tap"
+		echo "# ==== $p exit ${prc:-none}" >>"$tap"
+		cat "${tap%.tap}.$p.tap" >>"$tap"
+	done
+	boot_tap=$(sed -n 's/^KMEM-VM: tap-end .*uptime=\([0-9.]*\).*/\1/p' <<<"$serial" |
+		tail -n 1)
+	sed -n '/^KMEM-VM: resource-begin/,/^KMEM-VM: resource-end/p' <<<"$serial" |
 		sed '1d;$d' >"$res"
-	rrc=$(tr -d '\r' <"$log" | sed -n 's/^KMEM-VM: resource-end rc=\([0-9]*\).*/\1/p')
+	rrc=$(sed -n 's/^KMEM-VM: resource-end rc=\([0-9]*\).*/\1/p' <<<"$serial")
 	for m in $(sed -n 's/^# metric //p' "$tap"); do
 		k=${m%%=*} v=${m#*=}
 		M[$k]=$v
 	done
-
-	verdict=PASS why=
-	plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/;T;p;q' "$tap")
-	ntests=$(grep -cE '^(not )?ok [0-9]+' "$tap" || true)
-	nnot=$(grep -cE '^not ok [0-9]+' "$tap" || true)
-	drc=$(tr -d '\r' <"$log" | sed -n 's/^KMEM-VM: default-run rc=\([0-9]*\).*/\1/p')
-	cname=$(tr -d '\r' <"$log" | sed -n 's/^KMEM-VM: claim-name //p')
+	cname=$(sed -n 's/^KMEM-VM: claim-name //p' <<<"$serial")
 	cb=$(sed -n 's/.*before=\([0-9]*\).*/\1/p' <<<"$cname")
 	ca=$(sed -n 's/.*after=\([0-9]*\).*/\1/p' <<<"$cname")
-	if [ -z "$rc" ]; then
+
+	# The MUST_RUN cases, and where kmem binds: base-m has test_resource
+	# as a module, and ioremap() of the hot-added RAM is checked; where
+	# kmem is a module, it is unloaded after the unbind.  Of these, the
+	# cases that the installed dax kselftests have must run.
+	must=$MUST_RUN
+	case " $MUST_RUN " in
+	*" bind "*) [ "$VM_RESOURCE" != m ] || must="$must ioremap" ;;
+	esac
+	case " $MUST_RUN " in
+	*" unbind_online "*) [ "$VM_KMEM_MODULE" != y ] || must="$must rmmod" ;;
+	esac
+	missing=''
+	for case in $must; do
+		case " $KSELFTEST_DAX_CASES " in
+		*" $case "*) ;;
+		*) missing="$missing $case" ;;
+		esac
+	done
+
+	verdict=PASS why=
+	if ! grep -q '^KMEM-VM: tap-end ' <<<"$serial"; then
 		verdict=FAIL why="no verdict from the guest (qemu exit $qrc); see $log"
 	elif [ -z "$cname" ] && [ "$MUST_RUN" != "${MUST_RUN#* bind }" ]; then
 		verdict=FAIL why="kmem bound here, but the guest did not check its claim's name after destroying the device"
@@ -109,33 +148,36 @@ vm_run() {
 		verdict=FAIL why="destroying the namespace did not remove the dax device ($cname)"
 	elif [ -n "$cname" ] && [ "$cb" != "$ca" ]; then
 		verdict=FAIL why="kmem's claim lost its name when the device was destroyed ($cname)"
-	elif [ -n "$VM_RESOURCE" ] &&
-	     ! grep -q '^KMEM-VM: runner: .* selftests: dax: kmem\.sh \[' <(tr -d '\r' <"$log"); then
-		verdict=FAIL why="the installed run_kselftest.sh did not run dax: kmem.sh"
-	elif [ "$drc" != 4 ]; then
-		verdict=FAIL why="kmem.sh with no device named exited ${drc:-?}, must skip (4) and touch nothing"
-	elif [ -z "$plan" ]; then
-		verdict=FAIL why="no TAP plan"
-	elif [ "$plan" -eq 0 ]; then
-		verdict=FAIL why="kmem.sh skipped everything: $(sed -n 's/^1\.\.0 # SKIP //p' "$tap")"
-	elif [ "$ntests" -ne "$plan" ]; then
-		verdict=FAIL why="plan 1..$plan but $ntests results"
-	elif [ "$nnot" -gt 0 ]; then
-		verdict=FAIL why="$nnot case(s) not ok: $(sed -n 's/^not ok [0-9]* //p' "$tap" | tr '\n' ' ')"
-	elif [ "$rc" -ne 0 ]; then
-		verdict=FAIL why="kmem.sh exited $rc"
+	fi
+	runner=$(grep '^KMEM-VM: runner: ' <<<"$serial" || true)
+	for p in $KSELFTEST_DAX_PROGS; do
+		[ "$verdict" = PASS ] || break
+		if [ -n "$VM_RESOURCE" ] && ! grep -qF " selftests: dax: $p [" <<<"$runner"; then
+			verdict=FAIL why="the installed run_kselftest.sh gave no result for dax: $p"
+			break
+		fi
+		prc=$(sed -n "s/^KMEM-VM: default-run $p rc=\([0-9]*\).*/\1/p" <<<"$serial")
+		if [ "$prc" != 4 ]; then
+			verdict=FAIL why="$p with no device named exited ${prc:-?}, must skip (4) and touch nothing"
+			break
+		fi
+		prc=$(sed -n "s/^KMEM-VM: tap-end $p rc=\([0-9a-z]*\).*/\1/p" <<<"$serial")
+		tap_verdict "$p" "${tap%.tap}.$p.tap" "$prc"
+		[ -z "$TAP_WHY" ] || { verdict=FAIL why=$TAP_WHY; break; }
+		[ "$TAP_PLAN" -eq 0 ] || nplanned=$((nplanned + 1))
+	done
+	if [ "$verdict" != PASS ]; then
+		:
+	elif [ "$nplanned" -eq 0 ]; then
+		verdict=FAIL why="every dax kselftest skipped everything: $(sed -n 's/^1\.\.0 # SKIP //p' "$tap" | sort -u | tr '\n' ' ')"
 	elif [ -n "$EXPECT_NODE" ] && [ "${M[node]:-}" != "$EXPECT_NODE" ]; then
 		verdict=FAIL why="device reports target node ${M[node]:-?}, scenario puts it on $EXPECT_NODE"
 	else
-		# base-m has test_resource as a module: ioremap() of the
-		# hot-added RAM is checked wherever kmem binds.
-		must=$MUST_RUN
-		case " $MUST_RUN " in
-		*" bind "*) [ "$VM_RESOURCE" != m ] || must="$must ioremap" ;;
-		esac
 		for case in $must; do
+			case " $missing " in *" $case "*) continue ;; esac
 			grep -qE "^ok [0-9]+ $case\$" "$tap" && continue
-			verdict=FAIL why="case $case did not run here: $(grep -E "^ok [0-9]+ $case " "$tap" | sed 's/.*# SKIP //')"
+			verdict=FAIL why="case $case did not run here: $(grep -E "^ok [0-9]+ $case( |\$)|^not ok [0-9]+ $case\$" "$tap" |
+				sed 's/.*# SKIP //' || echo 'no result for it')"
 			break
 		done
 	fi
@@ -160,12 +202,13 @@ vm_run() {
 		"$(mib "${M[interior]:-}")" "$(mib "${M[added]:-}")" "${M[node]:--}" \
 		"$node_mib" "$online" "${boot_tap:--}s" "$RES_COL" "$verdict"
 	[ -z "$why" ] || echo "          $why"
+	[ -z "$missing" ] || echo "          not in these dax kselftests, not required:$missing"
 	echo "          resource: $RES_LINE"
 	echo "          tap: $tap (serial log: $log)"
 
 	# One row of summary.tsv (header written by vm_tsv_header).
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-		"$(sed -n 's/\r$//; s/^KMEM-VM: booted kernel=\([^ ]*\).*/\1/;T;p;q' "$log")" \
+		"$(sed -n 's/^KMEM-VM: booted kernel=\([^ ]*\).*/\1/;T;p;q' <<<"$serial")" \
 		"$label" "$name" "$range" "$((${M[block]:-0}))" "${M[interior]:-}" "${M[added]:-}" \
 		"${M[total_before_kb]:-}" "${M[total_after_kb]:-}" "${M[node]:-}" \
 		"${M[node_before_kb]:-}" "${M[node_after_kb]:-}" "${M[ram_parent]:-}" \
@@ -175,6 +218,36 @@ vm_run() {
 	local dev_bytes=0
 	[ -z "${M[dev_start]:-}" ] || dev_bytes=$((M[dev_end] - M[dev_start] + 1))
 	VM_ROWS+=("$label $name $verdict $dev_bytes ${M[interior]:-0} ${M[added]:-0} ${M[bind_to_online_cs]:-0} ${boot_tap:-0} ${M[vm_s]} $RES_COL")
+}
+
+# tap_verdict NAME TAP RC: judge one dax kselftest's TAP output and exit
+# status (RC empty: no tap-end line; "none": the runner gave no result).
+# Sets TAP_WHY (empty: fine) and TAP_PLAN.
+tap_verdict() {
+	local name=$1 tap=$2 rc=$3 ntests nnot
+	TAP_WHY='' TAP_PLAN=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/;T;p;q' "$tap")
+	ntests=$(grep -cE '^(not )?ok [0-9]+' "$tap" || true)
+	nnot=$(grep -cE '^not ok [0-9]+' "$tap" || true)
+	if [ -z "$rc" ] || [ "$rc" = none ]; then
+		TAP_WHY="$name: no exit status from the guest (${rc:-no tap-end line})"
+	elif [ -z "$TAP_PLAN" ]; then
+		TAP_WHY="$name: no TAP plan (exit $rc)$(sed -n '/^Bail out!/{s/^/: /p;q}' "$tap")"
+	elif [ "$ntests" -ne "$TAP_PLAN" ]; then
+		TAP_WHY="$name: plan 1..$TAP_PLAN but $ntests results"
+	elif [ "$nnot" -gt 0 ]; then
+		TAP_WHY="$name: $nnot case(s) not ok: $(sed -n 's/^not ok [0-9]* //p' "$tap" | tr '\n' ' ')"
+	elif [ "$rc" -ne 0 ] && [ "$rc" -ne 4 ]; then
+		TAP_WHY="$name exited $rc"
+	elif [ "$TAP_PLAN" -eq 0 ] && [ "$rc" -ne 4 ]; then
+		TAP_WHY="$name skipped everything but exited $rc, not 4"
+	elif [ "$rc" -eq 4 ] && grep -qE '^ok [0-9]+ [^#]*$' "$tap"; then
+		TAP_WHY="$name: cases passed but it exited 4 (skip)"
+	fi
+	if [ -n "$TAP_WHY" ]; then
+		TAP_PLAN=0
+	fi
+	TAP_PLAN=${TAP_PLAN:-0}
+	return 0
 }
 
 # resource_verdict LABEL OUTPUT RC: judge the resource kselftest's output
