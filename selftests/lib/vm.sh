@@ -28,12 +28,19 @@
 # unique over all of them, so MUST_RUN and the "# metric" lines are read
 # from their TAP put together.
 
+# VM_IOREMAP=1 (selftests/run --ioremap): the guest runs the dax
+# kselftests with KMEM_TEST_IOREMAP=1, so that kmem.sh's ioremap case asks
+# ioremap() for a hot-added page; its refusal warns and taints the guest
+# kernel.  Without it, a guest whose kernel was tainted while the tests
+# ran fails: no test may warn by default.
+
 # A scenario takes 10-15 s under TCG here (selftests/run prints each
 # one's wall time); a guest that has not powered off after 60 s hangs.
 VM_TIMEOUT=${VM_TIMEOUT:-60}
 VM_FAILS=0
 VM_ROWS=()
 VM_RESOURCE=
+VM_IOREMAP=${VM_IOREMAP:-0}
 
 # vm_tsv_header: start LOG_DIR/summary.tsv, one row per scenario run;
 # selftests/yield reads it.  Sizes in bytes, memory in kB, time in 1/100 s.
@@ -61,7 +68,7 @@ mib() {
 vm_run() {
 	local label=$1 image=$2 initrd=$3 scen=$4 name log tap t0 t1 qrc rc
 	local verdict why case m k v boot_tap res rrc rcol must cname cb ca p prc missing
-	local nplanned=0 serial runner
+	local nplanned=0 serial runner taint tb te append
 	local -A M=()
 	name=${scen##*/}
 	log=$LOG_DIR/$label-$name.log
@@ -72,6 +79,8 @@ vm_run() {
 	QEMU_ARGS=()
 	# shellcheck source=/dev/null
 	. "$scen"
+	append=$APPEND
+	[ "$VM_IOREMAP" != 1 ] || append="$append kmem_test_ioremap=1"
 	if [ -n "$ONLY_KERNELS" ] && [ "${ONLY_KERNELS/$label/}" = "$ONLY_KERNELS" ]; then
 		echo "$label $name: not run here, only on $ONLY_KERNELS (see $scen)"
 		return 0
@@ -90,7 +99,7 @@ vm_run() {
 	timeout "$VM_TIMEOUT" qemu-system-x86_64 -accel tcg -nodefaults \
 		-display none -monitor none -serial stdio -no-reboot \
 		"${QEMU_ARGS[@]}" -kernel "$image" -initrd "$initrd" \
-		-append "console=ttyS0 panic=-1 slub_debug=P kmem_test_node=${EXPECT_NODE:--1} $APPEND" \
+		-append "console=ttyS0 panic=-1 slub_debug=P kmem_test_node=${EXPECT_NODE:--1} $append" \
 		</dev/null >"$log" 2>&1 || qrc=$?
 	t1=$(date +%s%N)
 	rm -f "$NVDIMM_IMG" "$NVDIMM_IMG.0"
@@ -120,13 +129,14 @@ vm_run() {
 	cb=$(sed -n 's/.*before=\([0-9]*\).*/\1/p' <<<"$cname")
 	ca=$(sed -n 's/.*after=\([0-9]*\).*/\1/p' <<<"$cname")
 
-	# The MUST_RUN cases, and where kmem binds: base-m has test_resource
-	# as a module, and ioremap() of the hot-added RAM is checked; where
-	# kmem is a module, it is unloaded after the unbind.  Of these, the
-	# cases that the installed dax kselftests have must run.
+	# The MUST_RUN cases, and where kmem binds: with --ioremap, where
+	# test_resource is a module (base-m), ioremap() of the hot-added RAM
+	# is checked; where kmem is a module, it is unloaded after the
+	# unbind.  Of these, the cases that the installed dax kselftests have
+	# must run.
 	must=$MUST_RUN
 	case " $MUST_RUN " in
-	*" bind "*) [ "$VM_RESOURCE" != m ] || must="$must ioremap" ;;
+	*" bind "*) [ "$VM_RESOURCE" != m ] || [ "$VM_IOREMAP" != 1 ] || must="$must ioremap" ;;
 	esac
 	case " $MUST_RUN " in
 	*" unbind_online "*) [ "$VM_KMEM_MODULE" != y ] || must="$must rmmod" ;;
@@ -148,6 +158,16 @@ vm_run() {
 		verdict=FAIL why="destroying the namespace did not remove the dax device ($cname)"
 	elif [ -n "$cname" ] && [ "$cb" != "$ca" ]; then
 		verdict=FAIL why="kmem's claim lost its name when the device was destroyed ($cname)"
+	fi
+	# No test may warn by default: the taint flags at the end must be
+	# those of the boot, unless the ioremap probe was asked for.
+	taint=$(sed -n 's/^KMEM-VM: tainted //p' <<<"$serial")
+	tb=$(sed -n 's/^boot=\([0-9]*\) .*/\1/p' <<<"$taint")
+	te=$(sed -n 's/.* end=\([0-9]*\)$/\1/p' <<<"$taint")
+	if [ "$verdict" = PASS ] && [ -z "$te" ]; then
+		verdict=FAIL why="the guest did not report its kernel's taint flags"
+	elif [ "$verdict" = PASS ] && [ "$VM_IOREMAP" != 1 ] && [ "$te" != "$tb" ]; then
+		verdict=FAIL why="the kernel was tainted while the tests ran (flags $tb -> $te; see the WARNING in $log)"
 	fi
 	runner=$(grep '^KMEM-VM: runner: ' <<<"$serial" || true)
 	for p in $KSELFTEST_DAX_PROGS; do
