@@ -218,3 +218,85 @@ src612() {
 	fi
 	echo "$dir"
 }
+
+# --- ccache for the kernel builds -------------------------------------
+# Every kernel the project builds (scripts/check's x86, lint and powerpc
+# builds, scripts/kunit's three kunit.py kernels, selftests/lib/kernel.sh's
+# VM kernels and so selftests/run, selftests/mutate and selftests/bench)
+# compiles through ccache, with its cache in $KMEM_CACHE/ccache.
+# scripts/check walks the stack from the base commit at every run, so each
+# patch that touches a widely included header (ioport.h, memory_hotplug.h)
+# costs a near-full rebuild of two kernels; make cannot keep those warm,
+# but the compiles are the same every run, so ccache turns them into hits.
+# KMEM_CCACHE=0 builds without it (make then rebuilds every object once,
+# because the compile command it records changes; so does turning it back
+# on).
+#
+# Caching cannot hide a warning: ccache stores a compile's stderr with its
+# object and replays it on every hit, and it caches no compile that
+# failed.  The key is the compiler (path, size, mtime), the whole command
+# line (W=1, -Werror, KCFLAGS ... all part of it) and the source with
+# every header it includes (their contents: a changed header is a miss),
+# so the build logs that scripts/check greps for warnings in the files a
+# patch touches read the same on a hit as on a miss.  Sparse (C=2) runs as
+# make's CHECK command, outside ccache, at every lint.
+#
+# Sloppiness: include_file_mtime and include_file_ctime let a header that
+# make has just generated (include/generated/*, include/config/*) still be
+# used for direct-mode hits; the header's contents are still hashed, only
+# ccache's guard against a header being rewritten during the compile is
+# off, and no header changes while make compiles.  time_macros: the
+# kernels build with -Werror=date-time, so no file uses __DATE__ or
+# __TIME__.  No base_dir and the default hash_dir: every source tree and
+# build directory is at a fixed path in $KMEM_CACHE (check-tree,
+# kunit-tree, vm-src-base, linux-6.12, build-*), the same for every clone
+# of this repository, so hits carry over between clones as they are.
+
+# ccache_setup: once per script, before its first kernel build: install
+# ccache, point it at $KMEM_CACHE/ccache (size limit KMEM_CCACHE_SIZE,
+# default 8G, kept in that directory's ccache.conf) and note its counters
+# for ccache_report.  Nothing when KMEM_CCACHE=0.
+KMEM_CCACHE_ON=0
+ccache_setup() {
+	KMEM_CCACHE_ON=0
+	[ "${KMEM_CCACHE:-1}" != 0 ] || return 0
+	ensure_pkgs ccache >&2
+	need ccache ccache
+	export CCACHE_DIR=$KMEM_CACHE/ccache
+	export CCACHE_SLOPPINESS=include_file_mtime,include_file_ctime,time_macros
+	mkdir -p "$CCACHE_DIR"
+	ccache -M "${KMEM_CCACHE_SIZE:-8G}" >/dev/null
+	KMEM_CCACHE_ON=1
+	KMEM_CCACHE_T0=$(ccache_counts)
+}
+
+# ccache_counts: "HITS MISSES UNCACHEABLE" since the cache was last zeroed.
+ccache_counts() {
+	ccache --print-stats 2>/dev/null | awk -F'\t' '
+		$1 ~ /^(direct|preprocessed)_cache_hit$/ { h += $2 }
+		$1 == "cache_miss" { m += $2 }
+		$1 ~ /^(called_for_link|called_for_preprocessing|compile_failed|preprocessor_error|unsupported_|no_input_file|bad_compiler_arguments|could_not_use_)/ { u += $2 }
+		END { printf "%d %d %d\n", h, m, u }'
+}
+
+# ccache_cc [CROSS_COMPILE]: print the make argument that compiles through
+# ccache, "CC=ccache gcc" ("CC=ccache powerpc64le-linux-gnu-gcc" with a
+# prefix); print nothing when ccache is off.  Use it as
+#   cc=$(ccache_cc PREFIX); make ... ${cc:+"$cc"}
+ccache_cc() {
+	[ "$KMEM_CCACHE_ON" = 1 ] || return 0
+	echo "CC=ccache ${1:-}gcc"
+}
+
+# ccache_report WHAT: one line, the hits and misses since ccache_setup.
+ccache_report() {
+	if [ "$KMEM_CCACHE_ON" != 1 ]; then
+		echo "ccache: off for $1 (KMEM_CCACHE=0)"
+		return 0
+	fi
+	local h0 m0 u0 h1 m1 u1 h m
+	read -r h0 m0 u0 <<<"$KMEM_CCACHE_T0"
+	read -r h1 m1 u1 <<<"$(ccache_counts)"
+	h=$((h1 - h0)) m=$((m1 - m0))
+	echo "ccache ($1): $h hits, $m misses$([ $((h + m)) -eq 0 ] || echo " ($((100 * h / (h + m)))% hits)"), $((u1 - u0)) not cacheable (links, probes); cache $(du -sh "$CCACHE_DIR" 2>/dev/null | cut -f1) in $CCACHE_DIR"
+}

@@ -4,7 +4,10 @@
 # Kernel builds for the VM harness.  Sourced by selftests/run after
 # scripts/lib.sh.  A build directory lives in $KMEM_CACHE/build-<name> and
 # carries a stamp of its inputs (source commit, source diff, config
-# fragments); when the stamp matches, make is not run at all.
+# fragments); when the stamp matches, make is not run at all.  When it
+# does run, every compile goes through ccache (scripts/lib.sh: ccache_setup,
+# KMEM_CCACHE=0 without), and a line gives the build's hits and misses;
+# selftests/mutate's mutant kernels are built here too.
 
 # kernel_stamp SRC FRAGMENT...: print a hash of everything the build uses.
 kernel_stamp() {
@@ -81,7 +84,7 @@ kernel_check_config() {
 # target (tinyconfig, allnoconfig) plus the fragments.
 # Sets KERNEL_IMAGE and KERNEL_MODROOT (empty when nothing is modular).
 kernel_build() {
-	local name=$1 src=$2 start=$3 out stamp log
+	local name=$1 src=$2 start=$3 out stamp log cc
 	shift 3
 	out=$KMEM_CACHE/build-$name
 	log=$out/build.log
@@ -97,18 +100,21 @@ kernel_build() {
 	fi
 	echo "kernel $name: building in $out (log: $log)" >&2
 	rm -f "$out/.kmem-stamp"
+	ccache_setup
+	cc=$(ccache_cc)
 	{
-		make -C "$src" O="$out" ARCH=x86_64 "$start" &&
+		make -C "$src" O="$out" ARCH=x86_64 ${cc:+"$cc"} "$start" &&
 		"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "$@" &&
-		make -C "$src" O="$out" ARCH=x86_64 olddefconfig
+		make -C "$src" O="$out" ARCH=x86_64 ${cc:+"$cc"} olddefconfig
 	} >"$log" 2>&1 || die "kernel $name: configuration failed, see $log"
 	kernel_check_config "$out" "$@" ||
 		die "kernel $name: the fragments do not apply cleanly to $src (see above)"
-	make -C "$src" O="$out" ARCH=x86_64 KCFLAGS= -j"${KMEM_JOBS:-2}" bzImage modules >>"$log" 2>&1 ||
+	make -C "$src" O="$out" ARCH=x86_64 KCFLAGS= ${cc:+"$cc"} -j"${KMEM_JOBS:-2}" bzImage modules >>"$log" 2>&1 ||
 		die "kernel $name: build failed, see $log"
+	ccache_report "kernel $name" >&2
 	rm -rf "$KERNEL_MODROOT"
 	if grep -q '=m$' "$out/.config"; then
-		make -C "$src" O="$out" ARCH=x86_64 INSTALL_MOD_PATH="$KERNEL_MODROOT" \
+		make -C "$src" O="$out" ARCH=x86_64 ${cc:+"$cc"} INSTALL_MOD_PATH="$KERNEL_MODROOT" \
 			modules_install >>"$log" 2>&1 ||
 			die "kernel $name: modules_install failed, see $log"
 	else
