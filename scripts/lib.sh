@@ -252,10 +252,11 @@ src612() {
 # kunit-tree, vm-src-base, linux-6.12, build-*), the same for every clone
 # of this repository, so hits carry over between clones as they are.
 
-# ccache_setup: once per script, before its first kernel build: install
-# ccache, point it at $KMEM_CACHE/ccache (size limit KMEM_CCACHE_SIZE,
-# default 8G, kept in that directory's ccache.conf) and note its counters
-# for ccache_report.  Nothing when KMEM_CCACHE=0.
+# ccache_setup: before a script's kernel builds: install ccache, point it
+# at $KMEM_CACHE/ccache (size limit KMEM_CCACHE_SIZE, default 8G, kept in
+# that directory's ccache.conf) and start a stats log of this run's
+# compiles alone (ccache's own counters are shared with every other build
+# on the machine) for ccache_report.  Nothing when KMEM_CCACHE=0.
 KMEM_CCACHE_ON=0
 ccache_setup() {
 	KMEM_CCACHE_ON=0
@@ -266,17 +267,10 @@ ccache_setup() {
 	export CCACHE_SLOPPINESS=include_file_mtime,include_file_ctime,time_macros
 	mkdir -p "$CCACHE_DIR"
 	ccache -M "${KMEM_CCACHE_SIZE:-8G}" >/dev/null
+	[ -z "${KMEM_CCACHE_LOG:-}" ] || rm -f "$KMEM_CCACHE_LOG"
+	KMEM_CCACHE_LOG=$(mktemp "${TMPDIR:-/tmp}/kmem-ccache-stats.XXXXXX")
+	export CCACHE_STATSLOG=$KMEM_CCACHE_LOG
 	KMEM_CCACHE_ON=1
-	KMEM_CCACHE_T0=$(ccache_counts)
-}
-
-# ccache_counts: "HITS MISSES UNCACHEABLE" since the cache was last zeroed.
-ccache_counts() {
-	ccache --print-stats 2>/dev/null | awk -F'\t' '
-		$1 ~ /^(direct|preprocessed)_cache_hit$/ { h += $2 }
-		$1 == "cache_miss" { m += $2 }
-		$1 ~ /^(called_for_link|called_for_preprocessing|compile_failed|preprocessor_error|unsupported_|no_input_file|bad_compiler_arguments|could_not_use_)/ { u += $2 }
-		END { printf "%d %d %d\n", h, m, u }'
 }
 
 # ccache_cc [CROSS_COMPILE]: print the make argument that compiles through
@@ -288,15 +282,21 @@ ccache_cc() {
 	echo "CC=ccache ${1:-}gcc"
 }
 
-# ccache_report WHAT: one line, the hits and misses since ccache_setup.
+# ccache_report WHAT: one line, the hits and misses since ccache_setup
+# (from its stats log, which it then removes).
 ccache_report() {
 	if [ "$KMEM_CCACHE_ON" != 1 ]; then
 		echo "ccache: off for $1 (KMEM_CCACHE=0)"
 		return 0
 	fi
-	local h0 m0 u0 h1 m1 u1 h m
-	read -r h0 m0 u0 <<<"$KMEM_CCACHE_T0"
-	read -r h1 m1 u1 <<<"$(ccache_counts)"
-	h=$((h1 - h0)) m=$((m1 - m0))
-	echo "ccache ($1): $h hits, $m misses$([ $((h + m)) -eq 0 ] || echo " ($((100 * h / (h + m)))% hits)"), $((u1 - u0)) not cacheable (links, probes); cache $(du -sh "$CCACHE_DIR" 2>/dev/null | cut -f1) in $CCACHE_DIR"
+	local stats h m u
+	# one "# SOURCE" line per ccache call, then the counters it bumped
+	stats=$(awk '
+		/^#/ { n++; next }
+		/^(direct|preprocessed)_cache_hit$/ { h++ }
+		$0 == "cache_miss" { m++ }
+		END { printf "%d %d %d\n", h, m, n - h - m }' "$KMEM_CCACHE_LOG" 2>/dev/null) || stats="0 0 0"
+	read -r h m u <<<"$stats"
+	rm -f "$KMEM_CCACHE_LOG"
+	echo "ccache ($1): $h hits, $m misses$([ $((h + m)) -eq 0 ] || echo " ($((100 * h / (h + m)))% hits)"), $u calls not cacheable (links, probes); cache $(du -sh "$CCACHE_DIR" 2>/dev/null | cut -f1) in $CCACHE_DIR"
 }
