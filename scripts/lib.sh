@@ -268,6 +268,9 @@ ccache_setup() {
 	mkdir -p "$CCACHE_DIR"
 	ccache -M "${KMEM_CCACHE_SIZE:-8G}" >/dev/null
 	[ -z "${KMEM_CCACHE_LOG:-}" ] || rm -f "$KMEM_CCACHE_LOG"
+	# the logs of runs that stopped before their report (a log in use is
+	# written at every compile)
+	find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'kmem-ccache-stats.*' -mmin +720 -delete 2>/dev/null || true
 	KMEM_CCACHE_LOG=$(mktemp "${TMPDIR:-/tmp}/kmem-ccache-stats.XXXXXX")
 	export CCACHE_STATSLOG=$KMEM_CCACHE_LOG
 	KMEM_CCACHE_ON=1
@@ -298,5 +301,6 @@ ccache_report() {
 		END { printf "%d %d %d\n", h, m, n - h - m }' "$KMEM_CCACHE_LOG" 2>/dev/null) || stats="0 0 0"
 	read -r h m u <<<"$stats"
 	rm -f "$KMEM_CCACHE_LOG"
+	unset CCACHE_STATSLOG
 	echo "ccache ($1): $h hits, $m misses$([ $((h + m)) -eq 0 ] || echo " ($((100 * h / (h + m)))% hits)"), $u calls not cacheable (links, probes); cache $(du -sh "$CCACHE_DIR" 2>/dev/null | cut -f1) in $CCACHE_DIR"
 }

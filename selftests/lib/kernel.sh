@@ -111,7 +111,6 @@ kernel_build() {
 		die "kernel $name: the fragments do not apply cleanly to $src (see above)"
 	make -C "$src" O="$out" ARCH=x86_64 KCFLAGS= ${cc:+"$cc"} -j"${KMEM_JOBS:-2}" bzImage modules >>"$log" 2>&1 ||
 		die "kernel $name: build failed, see $log"
-	ccache_report "kernel $name" >&2
 	rm -rf "$KERNEL_MODROOT"
 	if grep -q '=m$' "$out/.config"; then
 		make -C "$src" O="$out" ARCH=x86_64 ${cc:+"$cc"} INSTALL_MOD_PATH="$KERNEL_MODROOT" \
@@ -120,5 +119,6 @@ kernel_build() {
 	else
 		KERNEL_MODROOT=
 	fi
+	ccache_report "kernel $name" >&2
 	echo "$stamp" >"$out/.kmem-stamp"
 }
