@@ -52,7 +52,7 @@ make_list() {
 # dax_progs DIR: check that DIR (the dax kselftest as installed) holds an
 # executable file for each name in DAX_PROGS; set KSELFTEST_DAX_PROGS (the
 # names, in run order) and KSELFTEST_DAX_CASES (the cases their run_cases
-# lines, or run_case lines, name).
+# lines, or run_case lines, name, with their backslash-continued lines).
 dax_progs() {
 	local dir=$1 p
 	[ ${#DAX_PROGS[@]} -gt 0 ] || die "$KSELFTEST_FROM: no dax kselftest in TEST_PROGS"
@@ -60,8 +60,10 @@ dax_progs() {
 		[ -x "$dir/$p" ] || die "$KSELFTEST_FROM: no executable dax/$p"
 	done
 	KSELFTEST_DAX_PROGS="${DAX_PROGS[*]}"
-	KSELFTEST_DAX_CASES=$(cd "$dir" && sed -n 's/^run_cases\{0,1\} //p' "${DAX_PROGS[@]}" |
-		tr -s ' \n' '  ')
+	KSELFTEST_DAX_CASES=$(cd "$dir" && awk '
+		/^run_cases? / { on = 1; sub(/^run_cases? /, "") }
+		on { more = sub(/\\$/, ""); printf "%s ", $0; on = more }' \
+		"${DAX_PROGS[@]}" | tr -s ' \t\n' '   ')
 }
 
 # kselftest_from_patches DIR: tools/testing/selftests/dax/ as the whole
